@@ -1,0 +1,41 @@
+# SOC Command Center: `make run` starts the product, `make test` checks everything.
+# Both set up .venv first (only when requirements changed).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test lint bench install system-deps clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt -r requirements-dev.txt -c constraints.txt
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+# Debian packages some tests and the benchmark need (installed when running as root).
+system-deps:
+	bash scripts/system-deps.sh
+
+# The product's main job on embedded defaults: replay the bundled sample logs.
+run: $(STAMP)
+	$(BIN)/soc replay data/samples
+
+lint: $(STAMP)
+	$(BIN)/ruff check soc tests bench
+	$(BIN)/ruff format --check soc tests bench
+	$(BIN)/mypy
+
+test: $(STAMP) system-deps lint
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	bash bench/setup.sh
+	$(BIN)/python bench/bench_parse.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .bench

@@ -1,0 +1,83 @@
+"""What a log source is: a generator of the lines available now, plus a checkpoint."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from soc.events import Line
+
+#: Longest line kept whole; longer lines are truncated to this and counted.
+MAX_LINE_BYTES = 64 * 1024
+
+
+@dataclass(slots=True)
+class AcquireStats:
+    """Counters a source keeps: lines and bytes read, and every anomaly by reason.
+
+    Reasons in ``anomalies`` include ``invalid_utf8`` (bytes replaced by U+FFFD),
+    ``truncated`` (line over ``MAX_LINE_BYTES``), ``malformed_frame`` (syslog),
+    ``rotation``/``truncation``/``recreated`` (file events) and ``buffer_full``.
+    """
+
+    lines: int = 0
+    bytes: int = 0
+    anomalies: Counter[str] = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, object]:
+        return {"lines": self.lines, "bytes": self.bytes, **dict(sorted(self.anomalies.items()))}
+
+
+class Source(Protocol):
+    """A log source. ``read()`` yields the lines available now and then returns.
+
+    It never blocks waiting for data: the engine calls ``read()`` again on its next
+    turn. After the engine has committed everything derived from the lines read so
+    far, it persists ``checkpoint()`` in the same store transaction; on restart it
+    passes that state to ``restore()`` before the first ``read()``, and the source
+    resumes exactly after the last committed line.
+    """
+
+    name: str
+    stats: AcquireStats
+
+    def read(self) -> Iterator[Line]:
+        """Yield the complete lines available now; return when there are none."""
+        ...
+
+    def checkpoint(self) -> dict[str, Any] | None:
+        """JSON-serialisable position just after the last line yielded, or None."""
+        ...
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Resume from a state ``checkpoint()`` returned in an earlier run."""
+        ...
+
+    @property
+    def exhausted(self) -> bool:
+        """True when the source will never yield again (end of a replayed file)."""
+        ...
+
+    def close(self) -> None:
+        """Release files, sockets, threads and child processes."""
+        ...
+
+
+def decode_line(raw: bytes, stats: AcquireStats) -> str:
+    """Decode one line's bytes (terminator already removed), counting anomalies.
+
+    A trailing CR (CRLF files) is dropped; lines over ``MAX_LINE_BYTES`` are cut and
+    counted as ``truncated``; invalid UTF-8 becomes U+FFFD and is counted.
+    """
+    if raw.endswith(b"\r"):
+        raw = raw[:-1]
+    if len(raw) > MAX_LINE_BYTES:
+        raw = raw[:MAX_LINE_BYTES]
+        stats.anomalies["truncated"] += 1
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        stats.anomalies["invalid_utf8"] += 1
+        return raw.decode("utf-8", errors="replace")

@@ -1,0 +1,337 @@
+"""Configuration: defaults in code, one ``soc.toml``, ``SOC_…`` environment overrides.
+
+Every section is a dataclass validated before anything runs: an unknown key or a
+value of the wrong type is refused with a message naming the key and the file.
+Environment variables override the file: ``SOC_STORE__URL`` sets ``[store] url``
+(section and key joined by a double underscore; values are read as TOML when they
+parse as TOML, else as plain strings). Secrets (API keys) come only from the
+environment or ``.streamlit/secrets.toml`` and are never logged or printed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Union, get_args, get_origin
+
+from soc.errors import ConfigError
+from soc.parse.base import ParseConfig
+
+#: Where ``soc`` looks for its configuration when ``--config``/``SOC_CONFIG`` are absent.
+DEFAULT_CONFIG_PATH = Path("soc.toml")
+DEFAULT_SECRETS_PATH = Path(".streamlit/secrets.toml")
+
+#: Secret names and the environment variables each is read from, first found wins.
+SECRET_ENV: dict[str, tuple[str, ...]] = {
+    "gemini_api_key": ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+    "elasticsearch_api_key": ("SOC_ELASTICSEARCH_API_KEY", "ELASTIC_API_KEY"),
+}
+
+
+@dataclass(slots=True)
+class StoreConfig:
+    """Where incidents, aggregates and checkpoints live (SQLAlchemy URL)."""
+
+    url: str = "sqlite:///data/soc.db"
+
+
+@dataclass(slots=True)
+class EngineConfig:
+    """How the engine loop runs.
+
+    ``batch_lines``: lines parsed and committed per store transaction.
+    ``idle_sleep``: seconds the live loop waits when no source had anything.
+    """
+
+    batch_lines: int = 20_000
+    idle_sleep: float = 0.25
+
+    def __post_init__(self) -> None:
+        if self.batch_lines < 1:
+            raise ValueError("must be at least 1")
+        if self.idle_sleep < 0:
+            raise ValueError("must not be negative")
+
+
+@dataclass(slots=True)
+class SourceSpec:
+    """One configured source: its name, type, how to parse it, and its own options."""
+
+    name: str
+    type: str
+    parse: ParseConfig
+    options: Any  # the source type's own config dataclass instance
+
+
+class Secret:
+    """A secret value that never shows itself in logs, reprs or tracebacks."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The secret itself: call only where it is sent to its service."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret(***)"
+
+    __str__ = __repr__
+
+
+@dataclass(slots=True)
+class Settings:
+    """Everything the product is configured with."""
+
+    store: StoreConfig = field(default_factory=StoreConfig)
+    engine: EngineConfig = field(default_factory=EngineConfig)
+    parse: ParseConfig = field(default_factory=ParseConfig)
+    sources: list[SourceSpec] = field(default_factory=list)
+    secrets: dict[str, Secret] = field(default_factory=dict)
+    path: Path | None = None  # the file these came from, if any
+
+    def describe(self) -> dict[str, Any]:
+        """The effective configuration as plain data, secrets shown only as present."""
+        return {
+            "file": str(self.path) if self.path else None,
+            "store": dataclasses.asdict(self.store),
+            "engine": dataclasses.asdict(self.engine),
+            "parse": dataclasses.asdict(self.parse),
+            "sources": [
+                {
+                    "name": s.name,
+                    "type": s.type,
+                    **dataclasses.asdict(s.parse),
+                    **dataclasses.asdict(s.options),
+                }
+                for s in self.sources
+            ],
+            "secrets": {name: name in self.secrets for name in SECRET_ENV},
+        }
+
+
+_SECTIONS: dict[str, type[Any]] = {
+    "store": StoreConfig,
+    "engine": EngineConfig,
+    "parse": ParseConfig,
+}
+_SOURCE_COMMON = ("name", "type")
+
+
+def load_settings(
+    path: Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    secrets_path: Path | None = None,
+) -> Settings:
+    """Load the configuration: code defaults, then the file, then the environment.
+
+    ``path`` defaults to ``$SOC_CONFIG`` or ``./soc.toml``; a missing default file is
+    fine (defaults apply), a missing file that was asked for is an error.
+    """
+    env = os.environ if environ is None else environ
+    explicit = path is not None or "SOC_CONFIG" in env
+    config_path = path or Path(env.get("SOC_CONFIG", str(DEFAULT_CONFIG_PATH)))
+    data: dict[str, Any] = {}
+    where = str(config_path)
+    if config_path.exists():
+        try:
+            data = tomllib.loads(config_path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"not valid TOML: {exc}", where=where) from exc
+        except OSError as exc:
+            raise ConfigError(f"cannot read: {exc.strerror}", where=where) from exc
+    elif explicit:
+        raise ConfigError("configuration file not found", where=where)
+    _apply_env_overrides(data, env)
+    settings = settings_from_dict(data, where=where)
+    settings.path = config_path if config_path.exists() else None
+    settings.secrets = load_secrets(env, secrets_path or DEFAULT_SECRETS_PATH)
+    return settings
+
+
+def settings_from_dict(data: Mapping[str, Any], *, where: str = "soc.toml") -> Settings:
+    """Validate a parsed configuration document into ``Settings``."""
+    settings = Settings()
+    # Sections first: sources inherit the [parse] defaults wherever they appear.
+    for key, value in sorted(data.items(), key=lambda kv: kv[0] == "sources"):
+        if key in _SECTIONS:
+            if not isinstance(value, dict):
+                raise ConfigError(f"[{key}] must be a table", where=where)
+            setattr(settings, key, build_dataclass(_SECTIONS[key], value, f"{where}: [{key}]"))
+        elif key == "sources":
+            if not isinstance(value, list):
+                raise ConfigError("sources must be an array of tables ([[sources]])", where=where)
+            settings.sources = [
+                _source_spec(item, settings.parse, f"{where}: [[sources]] #{i + 1}")
+                for i, item in enumerate(value)
+            ]
+        else:
+            known = ", ".join([*_SECTIONS, "sources"])
+            raise ConfigError(f"unknown section {key!r} (known: {known})", where=where)
+    names = [s.name for s in settings.sources]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ConfigError(f"duplicate source names: {', '.join(duplicates)}", where=where)
+    return settings
+
+
+def _source_spec(item: Any, parse_defaults: ParseConfig, where: str) -> SourceSpec:
+    # Imported here: config is shared by every stage and must not pull in all sources.
+    from soc.acquire import source_classes
+
+    if not isinstance(item, dict):
+        raise ConfigError("each source must be a table", where=where)
+    type_name = item.get("type")
+    if not isinstance(type_name, str):
+        raise ConfigError("'type' is required (file, replay, syslog, journal, stdin)", where=where)
+    try:
+        config_cls, _ = source_classes(type_name)
+    except KeyError as exc:
+        raise ConfigError(str(exc.args[0]), where=f"{where} type") from exc
+    name = item.get("name", type_name)
+    if not isinstance(name, str) or not name:
+        raise ConfigError("'name' must be a non-empty string", where=f"{where} name")
+    parse_fields = {f.name for f in dataclasses.fields(ParseConfig)}
+    parse_values = {k: v for k, v in item.items() if k in parse_fields}
+    option_values = {
+        k: v for k, v in item.items() if k not in parse_fields and k not in _SOURCE_COMMON
+    }
+    parse = build_dataclass(
+        ParseConfig, {**dataclasses.asdict(parse_defaults), **parse_values}, where
+    )
+    options = build_dataclass(config_cls, option_values, f"{where} ({type_name})")
+    return SourceSpec(name=name, type=type_name, parse=parse, options=options)
+
+
+def build_dataclass(cls: type[Any], values: Mapping[str, Any], where: str) -> Any:
+    """Build ``cls`` from ``values``, refusing unknown keys and values of the wrong type.
+
+    Errors name the key and ``where`` (the file and section). A ``ValueError`` or
+    ``ConfigError`` raised by the dataclass's own ``__post_init__`` is reported the
+    same way.
+    """
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        known = ", ".join(sorted(fields))
+        raise ConfigError(f"unknown key {unknown[0]!r} (known keys: {known})", where=where)
+    kwargs = {
+        key: _check_value(value, hints[key], f"{where} {key}") for key, value in values.items()
+    }
+    try:
+        return cls(**kwargs)
+    except ConfigError as exc:
+        raise ConfigError(exc.message, where=f"{where} {exc.where or ''}".rstrip()) from exc
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(str(exc), where=where) from exc
+
+
+def _check_value(value: Any, hint: Any, where: str) -> Any:
+    origin = get_origin(hint)
+    if origin in (Union, types.UnionType):
+        options = get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        errors = []
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _check_value(value, option, where)
+            except ConfigError as exc:
+                errors.append(exc.message)
+        raise ConfigError("; or ".join(errors), where=where)
+    if origin is Literal:
+        allowed = get_args(hint)
+        if value not in allowed:
+            choices = ", ".join(repr(a) for a in allowed)
+            raise ConfigError(f"must be one of {choices}, got {value!r}", where=where)
+        return value
+    if origin is list:
+        (item_hint,) = get_args(hint) or (Any,)
+        if not isinstance(value, list):
+            raise ConfigError(f"must be a list, got {value!r}", where=where)
+        return [_check_value(v, item_hint, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"must be a table, got {value!r}", where=where)
+        return dict(value)
+    if hint is Any:
+        return value
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"must be true or false, got {value!r}", where=where)
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"must be an integer, got {value!r}", where=where)
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"must be a number, got {value!r}", where=where)
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"must be a string, got {value!r}", where=where)
+        return value
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        if not isinstance(value, dict):
+            raise ConfigError(f"must be a table, got {value!r}", where=where)
+        return build_dataclass(hint, value, where)
+    raise ConfigError(f"unsupported setting type {hint!r}", where=where)
+
+
+def _apply_env_overrides(data: dict[str, Any], env: Mapping[str, str]) -> None:
+    for name, raw in env.items():
+        if not name.startswith("SOC_") or "__" not in name:
+            continue
+        section, _, key = name[4:].partition("__")
+        section, key = section.lower(), key.lower()
+        if section not in _SECTIONS:
+            known = ", ".join(f"SOC_{s.upper()}__…" for s in _SECTIONS)
+            raise ConfigError(f"unknown section {section!r} (known: {known})", where=name)
+        data.setdefault(section, {})[key] = _env_value(raw)
+
+
+def _env_value(raw: str) -> Any:
+    # Read the value as TOML when it is one (numbers, booleans, lists), else as text.
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def load_secrets(env: Mapping[str, str], secrets_path: Path) -> dict[str, Secret]:
+    """API keys from the environment, else from Streamlit's ``secrets.toml``."""
+    file_values: dict[str, Any] = {}
+    if secrets_path.exists():
+        try:
+            file_values = tomllib.loads(secrets_path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, OSError) as exc:
+            # The message names the file and the reason, never the content.
+            raise ConfigError(
+                f"cannot read secrets: {type(exc).__name__}", where=str(secrets_path)
+            ) from None
+    secrets: dict[str, Secret] = {}
+    for name, env_names in SECRET_ENV.items():
+        for env_name in env_names:
+            if env.get(env_name):
+                secrets[name] = Secret(env[env_name])
+                break
+        else:
+            for key in (name, name.upper(), *env_names):
+                value = file_values.get(key)
+                if isinstance(value, str) and value:
+                    secrets[name] = Secret(value)
+                    break
+    return secrets

@@ -1,0 +1,32 @@
+"""One error root for the whole product, carrying where the error came from."""
+
+from __future__ import annotations
+
+
+class SocError(Exception):
+    """Base class of every error the product raises on purpose.
+
+    ``where`` names the place the error is about (a file and key, a source, a
+    line number) so that the message a user sees says what to fix.
+    """
+
+    def __init__(self, message: str, where: str | None = None) -> None:
+        self.message = message
+        self.where = where
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class ConfigError(SocError):
+    """A configuration file, key or value that is refused."""
+
+
+class SourceError(SocError):
+    """A log source that cannot be opened or read."""
+
+
+class ParseError(SocError):
+    """A parser or format that cannot be used (not a bad line: those are counted)."""
+
+
+class StoreError(SocError):
+    """The store cannot be opened, migrated or written."""

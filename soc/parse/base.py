@@ -1,0 +1,109 @@
+"""What a parser is: one log line in, an ``Event`` or a counted reason out."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Final, Protocol
+
+from soc.events import Event
+
+
+class Skip:
+    """Why a line gave no event. Shared singletons: the hot path allocates nothing.
+
+    ``recognized`` is True when the format understood the line and it simply is not
+    a security event (``Server listening on …``): that is *ignored*, not *unparsed*.
+    """
+
+    __slots__ = ("reason", "recognized")
+
+    def __init__(self, reason: str, recognized: bool) -> None:
+        self.reason = reason
+        self.recognized = recognized
+
+    def __repr__(self) -> str:
+        return f"Skip({self.reason!r}, recognized={self.recognized})"
+
+
+NO_MATCH: Final = Skip("no_match", False)  # no parser of this format understood the line
+BAD_TIMESTAMP: Final = Skip("bad_timestamp", False)
+BAD_JSON: Final = Skip("bad_json", False)
+BLANK: Final = Skip("blank", True)
+NOT_RELEVANT: Final = Skip("not_security_relevant", True)
+
+
+class Parser(Protocol):
+    """Turns one line of one format into an event.
+
+    A parser instance belongs to one source: it may keep state across lines of
+    that source (the year of traditional syslog timestamps, per-connection sshd
+    state). It never raises on bad input: it returns a ``Skip``.
+    """
+
+    name: str
+
+    def parse(self, text: str, line_no: int | None = None) -> Event | Skip:
+        """Parse one line (without its terminator)."""
+        ...
+
+
+@dataclass(slots=True)
+class ParseConfig:
+    """How a source's lines are parsed.
+
+    ``format`` is a registered format name or ``"auto"`` (detected from the first
+    lines). ``timezone`` is the IANA zone of timestamps that carry none
+    (traditional syslog, web access logs without offset): ``"local"`` means this
+    machine's zone. ``year`` fixes the year of year-less timestamps (otherwise it
+    is inferred from the reference time, with New Year rollover handled).
+    ``keep_raw`` keeps the original line on each event (for evidence).
+    """
+
+    format: str = "auto"
+    timezone: str = "local"
+    year: int | None = None
+    keep_raw: bool = True
+
+
+@dataclass(slots=True)
+class ParseStats:
+    """What parsing did with every line: an event of a kind, ignored, or unparsed."""
+
+    lines: int = 0
+    events: int = 0
+    by_kind: Counter[str] = field(default_factory=Counter)
+    ignored: Counter[str] = field(default_factory=Counter)
+    unparsed: Counter[str] = field(default_factory=Counter)
+
+    def count(self, result: Event | Skip) -> None:
+        """Account for one parsed line."""
+        self.lines += 1
+        if isinstance(result, Event):
+            self.events += 1
+            self.by_kind[result.kind] += 1
+        elif result.recognized:
+            self.ignored[result.reason] += 1
+        else:
+            self.unparsed[result.reason] += 1
+
+    @property
+    def unparsed_total(self) -> int:
+        return sum(self.unparsed.values())
+
+    def merge(self, other: ParseStats) -> None:
+        self.lines += other.lines
+        self.events += other.events
+        self.by_kind.update(other.by_kind)
+        self.ignored.update(other.ignored)
+        self.unparsed.update(other.unparsed)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "lines": self.lines,
+            "events": self.events,
+            "by_kind": dict(sorted(self.by_kind.items())),
+            "ignored": sum(self.ignored.values()),
+            "unparsed": self.unparsed_total,
+            "unparsed_by_reason": dict(sorted(self.unparsed.items())),
+        }

@@ -1,0 +1,182 @@
+"""Configuration: defaults, the documented soc.toml, env overrides, refusals, secrets."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from soc.cli import main
+from soc.config import Settings, load_settings
+from soc.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _load(tmp_path: Path, text: str, environ: dict[str, str] | None = None) -> Settings:
+    path = tmp_path / "soc.toml"
+    path.write_text(text, encoding="utf-8")
+    return load_settings(path, environ=environ or {}, secrets_path=tmp_path / "absent.toml")
+
+
+def test_empty_file_gives_code_defaults(tmp_path: Path) -> None:
+    settings = _load(tmp_path, "")
+    assert settings.store.url == "sqlite:///data/soc.db"
+    assert settings.engine.batch_lines == 20_000
+    assert settings.parse.format == "auto"
+    assert settings.sources == []
+    assert settings.secrets == {}
+
+
+def test_documented_soc_toml_is_valid_and_equals_the_defaults(tmp_path: Path) -> None:
+    """Uncommenting every documented key must load, and give the code's defaults."""
+    documented = (ROOT / "soc.toml").read_text(encoding="utf-8")
+    as_shipped = _load(tmp_path, documented)
+    uncommented = re.sub(r"^# (?=[\[a-z_]+)", "", documented, flags=re.MULTILINE)
+    # the year line documents an option, not a default
+    uncommented = re.sub(r"^year = .*$", "", uncommented, flags=re.MULTILINE)
+    everything = _load(tmp_path, uncommented)
+    defaults = Settings()
+    for section in ("store", "engine", "parse"):
+        assert getattr(as_shipped, section) == getattr(defaults, section)
+        assert getattr(everything, section) == getattr(defaults, section), section
+    assert [s.type for s in everything.sources] == ["file", "file", "syslog", "journal"]
+    auth = everything.sources[0]
+    assert auth.name == "auth"
+    assert auth.options.paths == ["/var/log/auth.log", "/var/log/secure"]
+    # every documented source key shows that source type's default (paths are examples)
+    for spec in everything.sources:
+        for f in dataclasses.fields(spec.options):
+            if f.name == "paths":
+                continue
+            if f.default is not dataclasses.MISSING:
+                default = f.default
+            elif f.default_factory is not dataclasses.MISSING:
+                default = f.default_factory()
+            else:
+                continue
+            assert getattr(spec.options, f.name) == default, (spec.name, f.name)
+
+
+def test_unknown_key_is_refused_naming_key_and_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        _load(tmp_path, "[store]\nurll = 'sqlite://'\n")
+    message = str(err.value)
+    assert "urll" in message
+    assert "soc.toml" in message
+    assert "[store]" in message
+
+
+def test_unknown_section_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="unknown section 'stroe'"):
+        _load(tmp_path, "[stroe]\nurl = 'x'\n")
+
+
+def test_bad_value_is_refused_naming_the_key(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        _load(tmp_path, "[engine]\nbatch_lines = 'many'\n")
+    assert "batch_lines" in str(err.value)
+    assert "must be an integer" in str(err.value)
+    with pytest.raises(ConfigError, match="batch_lines"):
+        _load(tmp_path, "[engine]\nbatch_lines = 0\n")
+
+
+def test_bad_source_key_is_refused_naming_source_and_key(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        _load(tmp_path, "[[sources]]\ntype = 'file'\npaths = ['/x']\ntail = true\n")
+    assert "tail" in str(err.value)
+    assert "[[sources]] #1" in str(err.value)
+    with pytest.raises(ConfigError, match="unknown source type 'tcp'"):
+        _load(tmp_path, "[[sources]]\ntype = 'tcp'\n")
+    with pytest.raises(ConfigError, match="start_at"):
+        _load(tmp_path, "[[sources]]\ntype = 'file'\npaths = ['/x']\nstart_at = 'middle'\n")
+
+
+def test_duplicate_source_names_are_refused(tmp_path: Path) -> None:
+    text = "[[sources]]\ntype = 'stdin'\n[[sources]]\ntype = 'stdin'\n"
+    with pytest.raises(ConfigError, match="duplicate source names: stdin"):
+        _load(tmp_path, text)
+
+
+def test_sources_inherit_parse_defaults_and_override_them(tmp_path: Path) -> None:
+    text = (
+        "[[sources]]\nname = 'a'\ntype = 'stdin'\n"
+        "[[sources]]\nname = 'b'\ntype = 'stdin'\ntimezone = 'UTC'\n"
+        "[parse]\ntimezone = 'Europe/Paris'\n"
+    )
+    settings = _load(tmp_path, text)
+    assert [s.parse.timezone for s in settings.sources] == ["Europe/Paris", "UTC"]
+
+
+def test_environment_overrides_the_file(tmp_path: Path) -> None:
+    settings = _load(
+        tmp_path,
+        "[store]\nurl = 'sqlite:///a.db'\n",
+        environ={
+            "SOC_STORE__URL": "sqlite:///b.db",
+            "SOC_ENGINE__BATCH_LINES": "500",
+            "SOC_TEST_POSTGRES_URL": "not a config override",
+        },
+    )
+    assert settings.store.url == "sqlite:///b.db"
+    assert settings.engine.batch_lines == 500
+
+
+def test_bad_environment_override_names_the_variable(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="SOC_NOPE__X"):
+        _load(tmp_path, "", environ={"SOC_NOPE__X": "1"})
+    with pytest.raises(ConfigError, match="batch_lines"):
+        _load(tmp_path, "", environ={"SOC_ENGINE__BATCH_LINES": "lots"})
+
+
+def test_missing_explicit_file_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_settings(tmp_path / "nope.toml", environ={})
+
+
+def test_invalid_toml_names_the_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"soc\.toml.*not valid TOML"):
+        _load(tmp_path, "[store\n")
+
+
+def test_secrets_from_environment_first_then_secrets_file(tmp_path: Path) -> None:
+    secrets_file = tmp_path / "secrets.toml"
+    secrets_file.write_text('GEMINI_API_KEY = "from-file-123"\n', encoding="utf-8")
+    config = tmp_path / "soc.toml"
+    config.write_text("", encoding="utf-8")
+    from_file = load_settings(config, environ={}, secrets_path=secrets_file)
+    assert from_file.secrets["gemini_api_key"].reveal() == "from-file-123"
+    from_env = load_settings(
+        config, environ={"GEMINI_API_KEY": "from-env-456"}, secrets_path=secrets_file
+    )
+    assert from_env.secrets["gemini_api_key"].reveal() == "from-env-456"
+    # never shown: not in repr, str, or the described configuration
+    described = json.dumps(from_env.describe(), default=str)
+    assert "from-env-456" not in described
+    assert "from-env-456" not in repr(from_env)
+    assert from_env.describe()["secrets"]["gemini_api_key"] is True
+
+
+def test_soc_config_command_masks_secrets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GEMINI_API_KEY", "sk-very-secret-999")
+    assert main(["config"]) == 0
+    out = capsys.readouterr().out
+    assert "sk-very-secret-999" not in out
+    assert json.loads(out)["secrets"]["gemini_api_key"] is True
+
+
+def test_cli_reports_config_errors_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "soc.toml").write_text("[engine]\nidle_sleep = 'x'\n", encoding="utf-8")
+    assert main(["config"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("soc: error: soc.toml: [engine] idle_sleep")
+    assert "\n" not in err
