@@ -21,9 +21,10 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 system-deps:
 	bash scripts/system-deps.sh
 
-# The product's main job on embedded defaults: replay the bundled sample logs.
+# The product's main job on embedded defaults: replay the bundled sample logs
+# (generated for 2025, in UTC: see data/samples/README.md).
 run: $(STAMP)
-	$(BIN)/soc replay data/samples
+	$(BIN)/soc replay data/samples --year 2025 --timezone UTC
 
 lint: $(STAMP)
 	$(BIN)/ruff check soc tests bench
@@ -36,6 +37,7 @@ test: $(STAMP) system-deps lint
 bench: $(STAMP)
 	bash bench/setup.sh
 	$(BIN)/python bench/bench_parse.py
+	$(BIN)/python bench/bench_acquire.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .bench

@@ -54,9 +54,9 @@ class EngineConfig:
 
     def __post_init__(self) -> None:
         if self.batch_lines < 1:
-            raise ValueError("must be at least 1")
+            raise ConfigError("must be at least 1", where="batch_lines")
         if self.idle_sleep < 0:
-            raise ValueError("must not be negative")
+            raise ConfigError("must not be negative", where="idle_sleep")
 
 
 @dataclass(slots=True)

@@ -68,13 +68,19 @@ class Source(Protocol):
 def decode_line(raw: bytes, stats: AcquireStats) -> str:
     """Decode one line's bytes (terminator already removed), counting anomalies.
 
-    A trailing CR (CRLF files) is dropped; lines over ``MAX_LINE_BYTES`` are cut and
-    counted as ``truncated``; invalid UTF-8 becomes U+FFFD and is counted.
+    A trailing CR (CRLF files) is dropped; lines over ``MAX_LINE_BYTES`` are cut (on
+    a UTF-8 character boundary, so at most 3 bytes short) and counted as
+    ``truncated``; invalid UTF-8 becomes U+FFFD and is counted.
     """
     if raw.endswith(b"\r"):
         raw = raw[:-1]
     if len(raw) > MAX_LINE_BYTES:
-        raw = raw[:MAX_LINE_BYTES]
+        # Cut on a character boundary: a UTF-8 sequence split by the cut is not
+        # invalid input, so back up over its continuation bytes (at most 3).
+        cut = MAX_LINE_BYTES
+        while cut > MAX_LINE_BYTES - 3 and raw[cut] & 0xC0 == 0x80:
+            cut -= 1
+        raw = raw[:cut]
         stats.anomalies["truncated"] += 1
     try:
         return raw.decode("utf-8")

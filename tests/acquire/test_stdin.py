@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -49,13 +48,12 @@ def test_registry_names_the_classes() -> None:
     assert source_classes("stdin") == (StdinSourceConfig, StdinSource)
 
 
+@pytest.mark.timeout(10)  # a blocking read would hang here
 def test_pipe_lines_as_they_come_never_blocking(pipe: tuple[IO[bytes], int]) -> None:
     reader, w = pipe
     source = StdinSource("in", StdinSourceConfig(), ManualClock(start=42.0), stream=reader)
     try:
-        started = time.monotonic()
         assert list(source.read()) == []  # nothing written yet: returns at once
-        assert time.monotonic() - started < 0.5
         os.write(w, b"first\nsec")
         lines = list(source.read())
         assert texts(lines) == ["first"]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 import pytest
+import sqlalchemy as sa
 
 from soc.errors import StoreError
 from soc.store import open_store
@@ -92,5 +92,5 @@ def test_sqlite_uses_wal_so_readers_do_not_block_the_writer(tmp_path: object) ->
 def test_bad_url_is_a_clear_error() -> None:
     with pytest.raises(StoreError, match="not a database URL"):
         open_store("not a url")
-    with pytest.raises(StoreError, match="store.url"):
+    with pytest.raises(StoreError, match=r"store\.url"):
         open_store("nosuchdb://x")
