@@ -1,0 +1,308 @@
+"""The ``soc`` command: a thin layer over the library.
+
+Every subcommand parses its arguments, calls one library function and prints the
+result; errors the product raises on purpose (``SocError``) become one line on
+stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+from typing import Any, TextIO
+
+from soc import __version__
+from soc.clock import SystemClock
+from soc.config import Settings, SourceSpec, build_dataclass, load_settings
+from soc.errors import SocError
+from soc.events import Event, format_timestamp
+from soc.parse.base import ParseConfig, ParseStats
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``soc`` command line; returns the exit status."""
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    try:
+        status: int = args.handler(args)
+    except SocError as exc:
+        print(f"soc: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        # `soc parse … | head` closed our stdout: not an error of ours.
+        sys.stderr.close()
+        return 0
+    except KeyboardInterrupt:
+        return 130
+    return status
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="soc", description="SOC Command Center: log floods in, a handful of incidents out."
+    )
+    parser.add_argument("--version", action="version", version=f"soc {__version__}")
+    parser.add_argument(
+        "--config", type=Path, help="configuration file (default: $SOC_CONFIG or ./soc.toml)"
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = commands.add_parser("parse", help="parse a log file into ECS events")
+    p.add_argument("file", type=Path)
+    p.add_argument("--format", default="auto", help="format name (default: auto-detect)")
+    p.add_argument("--timezone", help="zone of timestamps that carry none (default: local)")
+    p.add_argument("--year", type=int, help="year of year-less syslog timestamps")
+    out = p.add_mutually_exclusive_group(required=True)
+    out.add_argument("--jsonl", action="store_true", help="one JSON object per input line")
+    out.add_argument("--stats", action="store_true", help="counts by kind and unparsed")
+    p.add_argument("--json", action="store_true", help="with --stats: print JSON")
+    p.set_defaults(handler=_cmd_parse)
+
+    p = commands.add_parser("samples", help="write deterministic sample logs")
+    p.add_argument("--out", type=Path, default=Path("data/samples"))
+    p.add_argument("--lines", type=int, help="lines per file (default: the small set)")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--formats", nargs="+", help="only these sample files")
+    p.set_defaults(handler=_cmd_samples)
+
+    p = commands.add_parser("replay", help="run the pipeline over log files at full speed")
+    p.add_argument("paths", nargs="+", help="files, directories or globs (plain or .gz)")
+    p.add_argument("--format", default="auto", help="format of every file (default: auto)")
+    p.add_argument("--speed", type=float, default=0.0, help="event-time speed factor (0 = max)")
+    p.add_argument("--db", default="sqlite://", help="store URL (default: in memory)")
+    p.add_argument("--timezone", help="zone of timestamps that carry none")
+    p.add_argument("--year", type=int, help="year of year-less syslog timestamps")
+    p.add_argument("--top", type=int, default=10, help="attacking addresses to list")
+    p.add_argument("--summary-json", metavar="PATH|-", help="write the summary as JSON")
+    p.set_defaults(handler=_cmd_replay)
+
+    p = commands.add_parser("run", help="follow the configured sources until SIGINT/SIGTERM")
+    p.add_argument("--once", action="store_true", help="one pass over the sources, then exit")
+    p.set_defaults(handler=_cmd_run)
+
+    p = commands.add_parser("config", help="validate the configuration and print it")
+    p.set_defaults(handler=_cmd_config)
+    return parser
+
+
+# --- parse ---------------------------------------------------------------------
+def _parse_config(args: argparse.Namespace, settings: Settings | None = None) -> ParseConfig:
+    base = settings.parse if settings is not None else ParseConfig()
+    values: dict[str, Any] = {"format": args.format}
+    if getattr(args, "timezone", None):
+        values["timezone"] = args.timezone
+    if getattr(args, "year", None) is not None:
+        values["year"] = args.year
+    merged = {
+        "format": base.format,
+        "timezone": base.timezone,
+        "year": base.year,
+        "keep_raw": base.keep_raw,
+        **values,
+    }
+    config: ParseConfig = build_dataclass(ParseConfig, merged, "command line")
+    return config
+
+
+def _cmd_parse(args: argparse.Namespace) -> int:
+    from soc.parse import iter_parse_file, parse_file_stats
+
+    settings = load_settings(args.config)
+    config = _parse_config(args, settings)
+    config.keep_raw = False
+    if args.stats:
+        stats = parse_file_stats(args.file, config)
+        if args.json:
+            print(json.dumps(stats.as_dict(), indent=2))
+        else:
+            _print_stats(stats, sys.stdout)
+        return 0
+    out = sys.stdout
+    dumps = json.dumps
+    for line_no, result in iter_parse_file(args.file, config):
+        event = result.to_ecs() if isinstance(result, Event) else None
+        out.write(dumps({"line": line_no, "event": event}, ensure_ascii=False))
+        out.write("\n")
+    out.flush()
+    return 0
+
+
+def _print_stats(stats: ParseStats, out: TextIO) -> None:
+    out.write(f"lines     {stats.lines}\n")
+    out.write(f"events    {stats.events}\n")
+    for kind, n in sorted(stats.by_kind.items(), key=lambda kv: (-kv[1], kv[0])):
+        out.write(f"  {kind:<18}{n}\n")
+    out.write(f"ignored   {sum(stats.ignored.values())}\n")
+    out.write(f"unparsed  {stats.unparsed_total}\n")
+    for reason, n in sorted(stats.unparsed.items(), key=lambda kv: (-kv[1], kv[0])):
+        out.write(f"  {reason:<18}{n}\n")
+
+
+# --- samples -------------------------------------------------------------------
+def _cmd_samples(args: argparse.Namespace) -> int:
+    from soc.samples import write_samples
+
+    paths = write_samples(args.out, lines=args.lines, seed=args.seed, formats=args.formats)
+    for path in paths:
+        print(path)
+    return 0
+
+
+# --- replay --------------------------------------------------------------------
+def _cmd_replay(args: argparse.Namespace) -> int:
+    from soc.acquire.replay import ReplaySourceConfig
+    from soc.engine import Engine, build_sources
+    from soc.store import open_store
+
+    settings = load_settings(args.config)
+    clock = SystemClock()
+    paths = _expand_paths(args.paths)
+    options = build_dataclass(
+        ReplaySourceConfig, {"paths": paths, "speed": args.speed}, "command line"
+    )
+    settings.sources = [
+        SourceSpec(
+            name="replay", type="replay", parse=_parse_config(args, settings), options=options
+        )
+    ]
+    store = open_store(args.db)
+    engine = Engine(settings, store, clock, sources=build_sources(settings, clock))
+    stop = _stop_on_signals()
+    try:
+        engine.run(stop, until_exhausted=True)
+    finally:
+        engine.close()
+        store.close()
+    summary = _summary(engine, top=args.top)
+    if args.summary_json:
+        text = json.dumps(summary, indent=2, ensure_ascii=False)
+        if args.summary_json == "-":
+            print(text)
+            return 0
+        Path(args.summary_json).write_text(text + "\n", encoding="utf-8")
+    _print_summary(summary, sys.stdout)
+    return 0
+
+
+def _expand_paths(items: Sequence[str]) -> list[str]:
+    paths: list[str] = []
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            paths.extend(
+                str(p)
+                for p in sorted(path.iterdir())
+                if p.is_file() and not p.name.startswith(".") and p.suffix != ".md"
+            )
+        else:
+            paths.append(item)
+    return paths
+
+
+def _summary(engine: Any, *, top: int) -> dict[str, Any]:
+    report = engine.report
+    findings = report.findings
+    stats: ParseStats = report.parse
+    return {
+        "lines": stats.lines,
+        "events": stats.events,
+        "unparsed": stats.unparsed_total,
+        "ignored": sum(stats.ignored.values()),
+        "by_kind": dict(sorted(stats.by_kind.items())),
+        "unparsed_by_reason": dict(sorted(stats.unparsed.items())),
+        "acquire": {name: s.as_dict() for name, s in report.acquire.items()},
+        "first_seen": format_timestamp(findings.first_seen) if findings.first_seen else None,
+        "last_seen": format_timestamp(findings.last_seen) if findings.last_seen else None,
+        "top_failing_addresses": [
+            {
+                "address": address,
+                "failures": n,
+                "successes": findings.successes_by_address.get(address, 0),
+            }
+            for address, n in findings.failures_by_address.most_common(top)
+        ],
+        "top_targeted_users": [
+            {"user": user, "failures": n} for user, n in findings.targeted_users.most_common(top)
+        ],
+    }
+
+
+def _print_summary(summary: dict[str, Any], out: TextIO) -> None:
+    out.write(
+        f"{summary['lines']} lines, {summary['events']} events, "
+        f"{summary['unparsed']} unparsed, {summary['ignored']} ignored\n"
+    )
+    if summary["first_seen"]:
+        out.write(f"from {summary['first_seen']} to {summary['last_seen']}\n")
+    out.write("\nevents by kind\n")
+    for kind, n in sorted(summary["by_kind"].items(), key=lambda kv: (-kv[1], kv[0])):
+        out.write(f"  {kind:<18}{n:>10}\n")
+    if summary["top_failing_addresses"]:
+        out.write("\naddresses with the most failed attempts\n")
+        for row in summary["top_failing_addresses"]:
+            flag = "  <- then logged in" if row["successes"] else ""
+            out.write(f"  {_printable(row['address']):<40}{row['failures']:>8}{flag}\n")
+    if summary["top_targeted_users"]:
+        out.write("\nmost targeted user names\n")
+        for row in summary["top_targeted_users"]:
+            out.write(f"  {_printable(row['user']):<40}{row['failures']:>8}\n")
+
+
+def _printable(text: str) -> str:
+    # Attacker-written names and host names may hold control characters or terminal
+    # escape sequences: repr() keeps them on one line and inert.
+    return text if text.isprintable() else repr(text)
+
+
+# --- run -----------------------------------------------------------------------
+def _cmd_run(args: argparse.Namespace) -> int:
+    from soc.engine import Engine
+    from soc.store import open_store
+
+    settings = load_settings(args.config)
+    if not settings.sources:
+        where = settings.path or "soc.toml"
+        raise SocError("no sources configured: add a [[sources]] table", where=str(where))
+    clock = SystemClock()
+    store = open_store(settings.store.url)
+    engine = Engine(settings, store, clock)
+    stop = _stop_on_signals()
+    try:
+        if args.once:
+            engine.step()
+        else:
+            engine.run(stop)
+    finally:
+        engine.close()
+        store.close()
+    stats = engine.report.parse
+    print(f"{stats.lines} lines, {stats.events} events, {stats.unparsed_total} unparsed")
+    return 0
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)
+    return stop
+
+
+# --- config --------------------------------------------------------------------
+def _cmd_config(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+    print(json.dumps(settings.describe(), indent=2, default=str))
+    return 0
