@@ -249,7 +249,7 @@ def _print_summary(summary: dict[str, Any], out: TextIO) -> None:
     if summary["top_failing_addresses"]:
         out.write("\naddresses with the most failed attempts\n")
         for row in summary["top_failing_addresses"]:
-            flag = "  <- then logged in" if row["successes"] else ""
+            flag = "  (also logged in)" if row["successes"] else ""
             out.write(f"  {_printable(row['address']):<40}{row['failures']:>8}{flag}\n")
     if summary["top_targeted_users"]:
         out.write("\nmost targeted user names\n")

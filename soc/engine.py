@@ -14,6 +14,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from soc.acquire.base import AcquireStats
 from soc.clock import Clock
 from soc.config import Settings, SourceSpec
 from soc.errors import SourceError
-from soc.events import FAILURE, Event, Line
+from soc.events import AUTH_SUCCESS, FAILURE, Event, Line
 from soc.parse import make_parser
 from soc.parse.base import Parser, ParseStats, Skip
 
@@ -32,7 +33,7 @@ DETECT_SAMPLE_LINES = 50
 
 @dataclass(slots=True)
 class Findings:
-    """What the lines showed, in brief: who failed to log in, how often, as whom."""
+    """What the lines showed, in brief: who failed, how often, as whom, and who got in."""
 
     failures_by_address: Counter[str] = field(default_factory=Counter)
     successes_by_address: Counter[str] = field(default_factory=Counter)
@@ -55,7 +56,7 @@ class Findings:
             self.failures_by_address[address] += event.count
             if event.user is not None:
                 self.targeted_users[event.user] += event.count
-        elif event.outcome == "success":
+        elif event.kind == AUTH_SUCCESS:
             self.successes_by_address[address] += event.count
 
 
@@ -69,15 +70,6 @@ class IngestReport:
     batches: int = 0
 
 
-class _Stream:
-    """Per-stream parse state: the parser, created when the stream's first lines arrive."""
-
-    __slots__ = ("parser",)
-
-    def __init__(self, parser: Parser) -> None:
-        self.parser = parser
-
-
 class Engine:
     """Runs the pipeline over configured sources until stopped or exhausted."""
 
@@ -88,14 +80,12 @@ class Engine:
         clock: Clock,
         *,
         sources: Sequence[tuple[SourceSpec, Source]] | None = None,
-        on_event: Callable[[Event], None] | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.clock = clock
         self.report = IngestReport()
-        self._on_event = on_event
-        self._streams: dict[tuple[str, str], _Stream] = {}
+        self._parsers: dict[tuple[str, str], Parser] = {}  # one per (source, stream)
         self._acquire_committed: dict[str, Counter[str]] = {}
         self.sources = list(sources) if sources is not None else build_sources(settings, clock)
         for spec, source in self.sources:
@@ -148,7 +138,6 @@ class Engine:
     def _process(self, spec: SourceSpec, source: Source, batch: list[Line]) -> None:
         stats = ParseStats()
         findings = self.report.findings
-        on_event = self._on_event
         stream_key = (spec.name, batch[0].stream)
         parser = self._parser_for(spec, stream_key, batch, 0)
         for index, line in enumerate(batch):
@@ -159,8 +148,6 @@ class Engine:
             stats.count(result)
             if isinstance(result, Event):
                 findings.add(result)
-                if on_event is not None:
-                    on_event(result)
         self.report.parse.merge(stats)
         self.report.batches += 1
         with self.store.transaction(now=self.clock.now()) as tx:
@@ -170,15 +157,14 @@ class Engine:
     def _parser_for(
         self, spec: SourceSpec, key: tuple[str, str], batch: list[Line], index: int
     ) -> Parser:
-        stream = self._streams.get(key)
-        if stream is None:
-            sample = [line.text for line in batch[index:] if line.stream == key[1]][
-                :DETECT_SAMPLE_LINES
-            ]
+        parser = self._parsers.get(key)
+        if parser is None:
+            same_stream = (line.text for line in batch[index:] if line.stream == key[1])
+            sample = list(islice(same_stream, DETECT_SAMPLE_LINES))
             reference = _reference_time(key[1], self.clock)
             parser = make_parser(spec.parse, reference_time=reference, sample=sample)
-            stream = self._streams[key] = _Stream(parser)
-        return stream.parser
+            self._parsers[key] = parser
+        return parser
 
     def _counter_deltas(self, name: str, source: Source, stats: ParseStats) -> dict[str, int]:
         deltas: Counter[str] = Counter({"lines": stats.lines, "events": stats.events})

@@ -97,7 +97,14 @@ def test_engine_commits_counters_with_checkpoints_and_resumes_exactly(tmp_path: 
 def test_replay_detects_the_format_of_each_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (tmp_path / "auth.log").write_text("\n".join(SSHD_LINES) + "\n", encoding="utf-8")
+    extra = [
+        "Nov 21 10:00:07 web01 kernel: [UFW BLOCK] IN=eth0 OUT= MAC= SRC=203.0.113.9 "
+        "DST=192.0.2.10 LEN=60 TOS=0x00 PREC=0x00 TTL=52 ID=1 PROTO=TCP SPT=4000 DPT=23 "
+        "WINDOW=1024 RES=0x00 SYN URGP=0",
+        "Nov 21 10:00:08 web01 sshd[104]: Failed password for deploy from 198.51.100.7 "
+        "port 5001 ssh2",
+    ]
+    (tmp_path / "auth.log").write_text("\n".join(SSHD_LINES + extra) + "\n", encoding="utf-8")
     (tmp_path / "access.log").write_text("\n".join(ACCESS_LINES) + "\n", encoding="utf-8")
     status = main(
         [
@@ -112,14 +119,18 @@ def test_replay_detects_the_format_of_each_file(
     )
     assert status == 0
     summary = json.loads(capsys.readouterr().out)
-    assert summary["lines"] == len(SSHD_LINES) + len(ACCESS_LINES)
-    assert summary["events"] == 5
+    assert summary["lines"] == len(SSHD_LINES) + 2 + len(ACCESS_LINES)
+    assert summary["events"] == 7
     assert summary["unparsed"] == 1
     assert summary["by_kind"]["web_request"] == 2
-    top = {row["address"]: row["failures"] for row in summary["top_failing_addresses"]}
-    assert top == {"203.0.113.9": 2, "192.0.2.44": 2}
+    top = {
+        row["address"]: (row["failures"], row["successes"])
+        for row in summary["top_failing_addresses"]
+    }
+    # a firewall drop (ECS outcome success: the firewall did its job) is not a login
+    assert top == {"203.0.113.9": (2, 0), "192.0.2.44": (2, 0), "198.51.100.7": (1, 1)}
     assert summary["first_seen"] == "2025-11-21T10:00:01.000000Z"
-    assert summary["last_seen"] == "2025-11-21T10:00:06.000000Z"
+    assert summary["last_seen"] == "2025-11-21T10:00:08.000000Z"
 
 
 def test_replay_prints_findings_for_a_person(

@@ -1,0 +1,132 @@
+"""The ``soc`` command line: exact output of parse, samples and error handling."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from soc import __version__
+from soc.cli import main
+from tests.conftest import require
+
+REPO = Path(__file__).resolve().parent.parent
+
+LINES = [
+    "Nov 21 10:00:01 web01 sshd[100]: Failed password for root from 203.0.113.9 port 40000 ssh2",
+    "Nov 21 10:00:02 web01 sshd[100]: Connection closed by 203.0.113.9 port 40000 [preauth]",
+    "Nov 21 10:00:03 web01 sshd[101]: Invalid user admin from files.example.net port 5000",
+    "Nov 21 10:00:04 web01 sshd[102]: Failed password for root from ::ffff:192.0.2.5 port 1 ssh2",
+    "Nov 21 10:00:05 web01 sshd[103]: Server listening on :: port 22.",
+    "garbage \xff that no parser understands",
+]
+
+
+def _log(tmp_path: Path) -> Path:
+    path = tmp_path / "auth.log"
+    path.write_text("\n".join(LINES) + "\n", encoding="utf-8")
+    return path
+
+
+def _jsonl(capsys: pytest.CaptureFixture[str], *args: str) -> list[dict[str, object]]:
+    assert main(["parse", *args, "--jsonl"]) == 0
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+
+def test_parse_jsonl_gives_one_object_per_line_in_order(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = _jsonl(capsys, str(_log(tmp_path)), "--timezone", "UTC", "--year", "2025")
+    assert [row["line"] for row in rows] == [1, 2, 3, 4, 5, 6]
+    failed = rows[0]["event"]
+    assert failed == {
+        "@timestamp": "2025-11-21T10:00:01.000000Z",
+        "event": {
+            "kind": "event",
+            "category": ["authentication"],
+            "action": "ssh_login",
+            "outcome": "failure",
+            "reason": failed["event"]["reason"],  # type: ignore[index]
+            "dataset": "sshd",
+        },
+        "source": {"ip": "203.0.113.9", "port": 40000},
+        "user": {"name": "root"},
+        "host": {"hostname": "web01"},
+        "process": {"name": "sshd", "pid": 100},
+        "soc": {"kind": "auth_failure", "count": 1},
+        "log": {"file": {"line": 1}},
+    }
+    # a host name stays a name, in source.address, never resolved
+    invalid = rows[2]["event"]
+    assert invalid["event"]["outcome"] == "failure"  # type: ignore[index]
+    assert invalid["source"] == {"address": "files.example.net", "port": 5000}  # type: ignore[index]
+    # IPv4-mapped IPv6 is reported as the IPv4 address
+    assert rows[3]["event"]["source"]["ip"] == "192.0.2.5"  # type: ignore[index]
+    assert rows[4]["event"] is None  # recognised, not a security event
+    assert rows[5]["event"] is None  # not understood
+
+
+def test_parse_stats_prints_counts_by_kind_and_unparsed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["parse", str(_log(tmp_path)), "--stats", "--timezone", "UTC"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[:2] == ["lines     6", "events    4"]
+    assert "  auth_failure      2" in out
+    assert "  invalid_user      1" in out
+    assert "  preauth           1" in out
+    assert "unparsed  1" in out
+    assert main(["parse", str(_log(tmp_path)), "--stats", "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["lines"] == 6
+    assert stats["unparsed"] == 1
+    assert stats["by_kind"] == {"auth_failure": 2, "invalid_user": 1, "preauth": 1}
+
+
+def test_parse_reads_gzip_and_a_forced_format(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "auth.log.1.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as f:
+        f.write("\n".join(LINES) + "\n")
+    rows = _jsonl(capsys, str(path), "--format", "syslog")
+    assert len(rows) == len(LINES)
+    assert rows[0]["event"]["source"]["ip"] == "203.0.113.9"  # type: ignore[index]
+    # the same sshd lines forced through the web access parser give no events
+    rows = _jsonl(capsys, str(path), "--format", "web_access")
+    assert all(row["event"] is None for row in rows)
+
+
+def test_unknown_format_and_missing_file_are_one_line_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["parse", str(_log(tmp_path)), "--format", "klingon", "--stats"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("soc: error: format: unknown format 'klingon'")
+    assert main(["parse", str(tmp_path / "missing.log"), "--stats"]) == 2
+    assert "missing.log" in capsys.readouterr().err
+
+
+def test_samples_command_writes_deterministic_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["samples", "--out", str(tmp_path / "a"), "--formats", "auth.log"]) == 0
+    written = [Path(p) for p in capsys.readouterr().out.splitlines()]
+    assert [p.name for p in written] == ["auth.log", "README.md"]
+    assert (tmp_path / "a" / "auth.log").read_bytes() == (
+        REPO / "data" / "samples" / "auth.log"
+    ).read_bytes()
+
+
+def test_console_script_and_python_dash_m_agree() -> None:
+    script = Path(sys.executable).parent / "soc"
+    require(script.exists(), f"the soc console script is not installed next to {sys.executable}")
+    for command in ([str(script)], [sys.executable, "-m", "soc"]):
+        out = subprocess.run(
+            [*command, "--version"], capture_output=True, text=True, check=True, cwd=REPO
+        )
+        assert out.stdout.strip() == f"soc {__version__}"
