@@ -8,6 +8,8 @@ line on the hot path.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -247,3 +249,172 @@ class Line:
 
     def __repr__(self) -> str:
         return f"Line({self.source!r}, {self.stream!r}, {self.line_no}, {self.text[:60]!r})"
+
+
+# --- windows and incidents (the micro-batching guardrail) ----------------------------
+
+# Incident kinds, with the MITRE ATT&CK technique each maps to by default.
+BRUTE_FORCE: Final = "brute_force"
+PASSWORD_SPRAY: Final = "password_spray"  # noqa: S105 (an incident kind, not a password)
+SLOW_BRUTE_FORCE: Final = "slow_brute_force"
+DISTRIBUTED_BRUTE_FORCE: Final = "distributed_brute_force"
+CREDENTIAL_COMPROMISE: Final = "credential_compromise"
+WEB_SCAN: Final = "web_scan"
+WEB_AUTH_BRUTE_FORCE: Final = "web_auth_brute_force"
+PORT_SCAN: Final = "port_scan"
+
+INCIDENT_KINDS: Final = (
+    BRUTE_FORCE,
+    PASSWORD_SPRAY,
+    SLOW_BRUTE_FORCE,
+    DISTRIBUTED_BRUTE_FORCE,
+    CREDENTIAL_COMPROMISE,
+    WEB_SCAN,
+    WEB_AUTH_BRUTE_FORCE,
+    PORT_SCAN,
+)
+
+#: kind → (technique id, technique name) in MITRE ATT&CK Enterprise.
+TECHNIQUES: Final[dict[str, tuple[str, str]]] = {
+    BRUTE_FORCE: ("T1110.001", "Brute Force: Password Guessing"),
+    PASSWORD_SPRAY: ("T1110.003", "Brute Force: Password Spraying"),
+    SLOW_BRUTE_FORCE: ("T1110.001", "Brute Force: Password Guessing"),
+    DISTRIBUTED_BRUTE_FORCE: ("T1110.001", "Brute Force: Password Guessing"),
+    CREDENTIAL_COMPROMISE: ("T1078", "Valid Accounts"),
+    WEB_SCAN: ("T1595.003", "Active Scanning: Wordlist Scanning"),
+    WEB_AUTH_BRUTE_FORCE: ("T1110.001", "Brute Force: Password Guessing"),
+    PORT_SCAN: ("T1046", "Network Service Discovery"),
+}
+
+SEVERITIES: Final = ("low", "medium", "high", "critical")
+
+# --- what counts as a failure ----------------------------------------------------------
+
+#: Programs whose PAM lines repeat attempts the program logs itself.
+SSHD_PROGRAMS: Final = frozenset({"sshd", "sshd-session", "sshd-auth"})
+#: ``Event.reason`` of sshd lines that announce or sum up attempts that sshd logs one
+#: by one as ``Failed …`` lines (``Invalid user U from H`` comes before the
+#: ``Failed password for invalid user U`` lines of the same connection).
+ECHO_REASONS: Final = frozenset({"invalid user", "maximum authentication attempts exceeded"})
+
+
+def is_echo(event: Event) -> bool:
+    """True when the failure ``event`` records is also recorded by another line.
+
+    sshd logs every failed attempt as ``Failed <method> for …``; the PAM
+    ``authentication failure`` lines under sshd, sshd's ``Invalid user`` announcement
+    and its ``maximum authentication attempts exceeded`` summary repeat those
+    attempts. Counting them too would turn one mistyped password into three
+    failures.
+    """
+    if event.dataset == "pam":
+        return event.process_name in SSHD_PROGRAMS
+    return event.reason in ECHO_REASONS and event.process_name in SSHD_PROGRAMS
+
+
+#: Kinds that are never failures of something the source tried, whatever their outcome.
+NOT_ATTEMPTS: Final = frozenset({FIREWALL_DROP, ALERT})
+
+
+def failure_count(event: Event) -> int:
+    """How many failures ``event`` stands for: ``count``, or 0 (not a failure, an echo).
+
+    Firewall drops and other tools' alerts are not failures of anything the
+    attacker tried, whatever outcome their format gives them.
+    """
+    if event.outcome != FAILURE or event.kind in NOT_ATTEMPTS or is_echo(event):
+        return 0
+    return event.count
+
+
+def failure_counts(events: Iterable[Event]) -> list[int]:
+    """:func:`failure_count` of each event (inlined: batches run through it)."""
+    return [
+        e.count
+        if e.outcome == FAILURE
+        and e.kind not in NOT_ATTEMPTS
+        and not (
+            e.process_name in SSHD_PROGRAMS and (e.dataset == "pam" or e.reason in ECHO_REASONS)
+        )
+        else 0
+        for e in events
+    ]
+
+
+# Incident workflow states.
+NEW: Final = "new"
+TRIAGED: Final = "triaged"
+RESOLVED: Final = "resolved"
+FALSE_POSITIVE: Final = "false_positive"
+STATUSES: Final = (NEW, TRIAGED, RESOLVED, FALSE_POSITIVE)
+
+
+@dataclass(slots=True)
+class WindowStats:
+    """What one key (an address, an IPv6 /64, a target user) did in one window.
+
+    ``users`` and ``ports``/``paths`` are bounded samples; ``distinct_*`` are exact
+    counts of distinct values (up to the windower's ``max_distinct``). ``by_kind``
+    counts events by ``Event.kind`` (weighted by ``Event.count``); ``failures``
+    counts failed attempts as :func:`failure_count` does (lines that repeat another
+    line's attempt are not counted again); ``successes`` counts logins.
+    """
+
+    key: str
+    key_type: str  # "ip", "host" (a source named, not addressed), "ipv6_64", "user"
+    window_start: float
+    window_end: float
+    events: int = 0
+    failures: int = 0
+    successes: int = 0
+    distinct_users: int = 0
+    users: list[str] = field(default_factory=list)
+    distinct_ports: int = 0
+    ports: list[int] = field(default_factory=list)
+    distinct_paths: int = 0
+    paths: list[str] = field(default_factory=list)
+    first_seen: float | None = None
+    last_seen: float | None = None
+    by_kind: dict[str, int] = field(default_factory=dict)
+    # The addresses behind the key (an IPv6 /64's addresses, a user's attackers).
+    distinct_sources: int = 0
+    sources: list[str] = field(default_factory=list)
+    # Events that arrived after their own window had closed, accounted here instead.
+    late: int = 0
+    # True when the window was handed over before it closed (its key was evicted):
+    # a later row for the same key and window may follow, to be added to this one.
+    partial: bool = False
+
+
+@dataclass(slots=True)
+class Incident:
+    """A campaign, not a window: one attacker (or one coordinated group) doing one thing.
+
+    A campaign that keeps going updates its incident; it does not open a new one
+    every window. ``id`` is assigned by the store. ``evidence`` holds up to N raw
+    lines (attacker-controlled text: data, never instructions).
+    """
+
+    key: str
+    kind: str
+    first_seen: float
+    last_seen: float
+    source_ips: list[str] = field(default_factory=list)
+    users: list[str] = field(default_factory=list)
+    distinct_users: int = 0
+    failures: int = 0
+    successes: int = 0
+    events: int = 0
+    severity: str = "medium"
+    technique: str = ""
+    technique_name: str = ""
+    status: str = NEW
+    evidence: list[str] = field(default_factory=list)
+    facts: dict[str, Any] = field(default_factory=dict)  # rule-specific figures
+    id: int | None = None
+    opened_at: float | None = None
+    updated_at: float | None = None
+    closed: bool = False
+    # The detector's stable name for this campaign (the store upserts on it).
+    detector_key: str = ""
+    notes: str = ""  # the analyst's notes; the store never lets a detector update overwrite them

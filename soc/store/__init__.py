@@ -2,6 +2,28 @@
 
 from __future__ import annotations
 
-from soc.store.sql import SqlStore, Transaction, open_store
+from soc.store.sql import (
+    DEFAULT_EVIDENCE_LIMIT,
+    SCHEMA_VERSION,
+    AnalysisRecord,
+    Attacker,
+    Bucket,
+    OutboxItem,
+    PlaybookRun,
+    SqlStore,
+    Transaction,
+    open_store,
+)
 
-__all__ = ["SqlStore", "Transaction", "open_store"]
+__all__ = [
+    "DEFAULT_EVIDENCE_LIMIT",
+    "SCHEMA_VERSION",
+    "AnalysisRecord",
+    "Attacker",
+    "Bucket",
+    "OutboxItem",
+    "PlaybookRun",
+    "SqlStore",
+    "Transaction",
+    "open_store",
+]

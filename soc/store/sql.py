@@ -1,16 +1,35 @@
 """SQL store over SQLAlchemy Core: one schema for SQLite (default) and PostgreSQL.
 
-Everything the engine derives from a batch of lines and the sources' checkpoints
-for that batch are written in ONE transaction (:meth:`SqlStore.transaction`), so a
-crash at any moment, kill -9 included, leaves either both or neither: on restart
-the sources resume exactly after the last committed line.
+Everything the engine derives from a batch of lines (incidents, their evidence,
+window aggregates, queued exports) and the sources' checkpoints for that batch are
+written in ONE transaction (:meth:`SqlStore.transaction`), so a crash at any
+moment, kill -9 included, leaves either both or neither: on restart the sources
+resume exactly after the last committed line.
+
+One writer (the engine) and any number of readers (the UI, the exporter) share a
+store. On SQLite the journal is in WAL mode, so readers never block the writer
+and the writer never blocks readers; every write transaction starts with
+``BEGIN IMMEDIATE`` so writers from other threads (a status change from the UI,
+the exporter marking deliveries) queue on the busy timeout instead of failing
+halfway through a transaction.
+
+Attacker-controlled text is stored as data. Lists and objects go into JSON text
+columns written with ``ensure_ascii`` (every string round-trips exactly, NUL and
+lone surrogates included). Plain text columns cannot hold NUL on PostgreSQL and
+lone surrogates cannot be encoded at all, so in those (incident keys, evidence
+lines, notes) such characters become U+FFFD, on both backends alike.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Iterator, Mapping
+import re
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +37,41 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from soc.errors import StoreError
+from soc.events import SEVERITIES, STATUSES, Incident, WindowStats
 
 #: Bumped whenever the schema changes; ``open_store`` migrates older stores.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+#: Evidence lines kept per incident when the caller does not say.
+DEFAULT_EVIDENCE_LIMIT = 20
+
+_DAY = 86400.0
+# Keys of an IN (...) list per statement: well under SQLite's and psycopg2's limits.
+_IN_CHUNK = 500
+
+
+class JsonText(sa.types.TypeDecorator[Any]):
+    """A JSON value kept in a TEXT column, identical on SQLite and PostgreSQL."""
+
+    impl = sa.Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: sa.Dialect) -> str | None:
+        if value is None:
+            return None
+        # ensure_ascii: NUL and lone surrogates (both possible in attacker text)
+        # become escapes, which any text column can hold.
+        return json.dumps(value, ensure_ascii=True, sort_keys=True)
+
+    def process_result_value(self, value: Any, dialect: sa.Dialect) -> Any:
+        if value is None:
+            return None
+        return json.loads(value)
+
 
 metadata = sa.MetaData()
+
+# --- version 1: checkpoints and counters ---------------------------------------------
 
 schema_version = sa.Table(
     "schema_version",
@@ -47,15 +96,258 @@ counters = sa.Table(
     sa.Column("value", sa.BigInteger, nullable=False),
 )
 
+# --- version 2: incidents, evidence, aggregates, analyses, playbooks, outbox --------
 
-def _enable_sqlite_wal(dbapi_connection: Any, _record: Any) -> None:
-    # WAL lets the UI read while the engine writes; NORMAL sync is durable in WAL
-    # mode across application crashes (only an OS crash can lose the last commit).
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.close()
+incidents = sa.Table(
+    "incidents",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    # The detector's stable name for the campaign may be long attacker text; the
+    # unique index is on its digest so that it always fits a B-tree entry.
+    sa.Column("detector_key", sa.Text, nullable=False),
+    sa.Column("detector_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("kind", sa.String, nullable=False, index=True),
+    sa.Column("key", sa.Text, nullable=False),
+    sa.Column("source_ips", JsonText, nullable=False),
+    sa.Column("users", JsonText, nullable=False),
+    sa.Column("distinct_users", sa.BigInteger, nullable=False),
+    sa.Column("failures", sa.BigInteger, nullable=False),
+    sa.Column("successes", sa.BigInteger, nullable=False),
+    sa.Column("events", sa.BigInteger, nullable=False),
+    sa.Column("first_seen", sa.Float, nullable=False),
+    sa.Column("last_seen", sa.Float, nullable=False, index=True),
+    sa.Column("severity", sa.String, nullable=False),
+    sa.Column("technique", sa.String, nullable=False),
+    sa.Column("technique_name", sa.String, nullable=False),
+    sa.Column("status", sa.String, nullable=False, index=True),
+    sa.Column("notes", sa.Text, nullable=False),
+    sa.Column("facts", JsonText, nullable=False),
+    sa.Column("closed", sa.Boolean, nullable=False),
+    sa.Column("opened_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("evidence_count", sa.Integer, nullable=False),
+    # key, source IPs and users, lower-cased, one per line: what search matches.
+    sa.Column("search_text", sa.Text, nullable=False),
+)
+
+evidence = sa.Table(
+    "evidence",
+    metadata,
+    sa.Column("incident_id", sa.Integer, sa.ForeignKey("incidents.id"), primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True),
+    sa.Column("line", sa.Text, nullable=False),
+)
+
+window_aggregates = sa.Table(
+    "window_aggregates",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("key_hash", sa.String(64), nullable=False),  # digest of key_type + key
+    sa.Column("key", sa.Text, nullable=False),
+    sa.Column("key_type", sa.String, nullable=False),
+    sa.Column("window_start", sa.Float, nullable=False, index=True),
+    sa.Column("window_end", sa.Float, nullable=False),
+    sa.Column("events", sa.BigInteger, nullable=False),
+    sa.Column("failures", sa.BigInteger, nullable=False),
+    sa.Column("successes", sa.BigInteger, nullable=False),
+    sa.Column("distinct_users", sa.BigInteger, nullable=False),
+    sa.Column("users", JsonText, nullable=False),
+    sa.Column("distinct_ports", sa.BigInteger, nullable=False),
+    sa.Column("ports", JsonText, nullable=False),
+    sa.Column("distinct_paths", sa.BigInteger, nullable=False),
+    sa.Column("paths", JsonText, nullable=False),
+    sa.Column("by_kind", JsonText, nullable=False),
+    sa.Column("first_seen", sa.Float),
+    sa.Column("last_seen", sa.Float),
+    sa.UniqueConstraint("key_hash", "window_start", "window_end", name="uq_window_key_span"),
+)
+
+#: ``window_aggregates.by_kind`` as rows, so charts can GROUP BY kind in SQL.
+window_kinds = sa.Table(
+    "window_kinds",
+    metadata,
+    sa.Column("window_id", sa.Integer, sa.ForeignKey("window_aggregates.id"), primary_key=True),
+    sa.Column("kind", sa.String, primary_key=True),
+    sa.Column("count", sa.BigInteger, nullable=False),
+)
+
+analyses = sa.Table(
+    "analyses",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("incident_id", sa.Integer, sa.ForeignKey("incidents.id"), nullable=False, index=True),
+    sa.Column("provider", sa.String, nullable=False),
+    sa.Column("model", sa.String, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("markdown", sa.Text, nullable=False),
+    sa.Column("structured", JsonText),
+    sa.Column("tokens_in", sa.BigInteger, nullable=False),
+    sa.Column("tokens_out", sa.BigInteger, nullable=False),
+    sa.Column("cost_usd", sa.Float, nullable=False),
+    sa.Column("latency_s", sa.Float, nullable=False),
+    sa.Column("grounded", sa.Boolean, nullable=False),
+    sa.Column("grounding_errors", JsonText, nullable=False),
+    sa.Column("fallback_reason", sa.Text),
+    sa.Column("reused", sa.Boolean, nullable=False),
+)
+
+playbook_runs = sa.Table(
+    "playbook_runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("incident_id", sa.Integer, sa.ForeignKey("incidents.id"), nullable=False, index=True),
+    sa.Column("playbook", sa.String, nullable=False),
+    sa.Column("started_at", sa.Float, nullable=False),
+    sa.Column("finished_at", sa.Float),
+    sa.Column("status", sa.String, nullable=False),
+    sa.Column("output", JsonText),
+    sa.Column("actor", sa.String, nullable=False),
+)
+
+export_outbox = sa.Table(
+    "export_outbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("sink", sa.String, nullable=False),
+    sa.Column("incident_id", sa.Integer, sa.ForeignKey("incidents.id")),
+    sa.Column("document", JsonText, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", sa.Float, nullable=False),
+    sa.Column("last_error", sa.Text),
+    sa.Column("delivered_at", sa.Float),
+    sa.Index("ix_export_outbox_pending", "sink", "delivered_at", "next_attempt_at"),
+    # enqueue_export replaces an incident's undelivered row: looked up per incident.
+    sa.Index("ix_export_outbox_incident", "sink", "incident_id"),
+    # Ids are never reused (SQLite would reuse a deleted maximum): an exporter
+    # marking a replaced row must not hit the row that replaced it.
+    sqlite_autoincrement=True,
+)
+
+_V2_TABLES = (
+    incidents,
+    evidence,
+    window_aggregates,
+    window_kinds,
+    analyses,
+    playbook_runs,
+    export_outbox,
+)
+
+# --- what the readers return -----------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Bucket:
+    """Window aggregates summed over one chart bucket (and one key, if asked).
+
+    ``start`` is a multiple of the bucket size since the epoch, so buckets do not
+    shift when a chart's time range moves. ``keys`` counts distinct keys.
+    """
+
+    start: float
+    key: str | None
+    events: int
+    failures: int
+    successes: int
+    windows: int
+    keys: int
+    by_kind: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Attacker:
+    """One key's totals over the window aggregates since a time."""
+
+    key: str
+    key_type: str
+    events: int
+    failures: int
+    successes: int
+    windows: int
+    max_distinct_users: int
+    first_seen: float | None
+    last_seen: float | None
+
+
+@dataclass(slots=True)
+class AnalysisRecord:
+    """One stored model (or offline) analysis of an incident."""
+
+    id: int
+    incident_id: int
+    provider: str
+    model: str
+    created_at: float
+    markdown: str
+    structured: Any
+    tokens_in: int
+    tokens_out: int
+    cost_usd: float
+    latency_s: float
+    grounded: bool
+    grounding_errors: list[Any]
+    fallback_reason: str | None
+    reused: bool
+
+
+@dataclass(slots=True)
+class PlaybookRun:
+    """One run of a response playbook against an incident."""
+
+    id: int
+    incident_id: int
+    playbook: str
+    started_at: float
+    finished_at: float | None
+    status: str
+    output: Any
+    actor: str
+
+
+@dataclass(slots=True)
+class OutboxItem:
+    """A document waiting in the export outbox for its sink."""
+
+    id: int
+    sink: str
+    incident_id: int | None
+    document: dict[str, Any]
+    created_at: float
+    attempts: int
+    next_attempt_at: float
+    last_error: str | None
+
+
+# --- text hygiene ------------------------------------------------------------------------
+
+
+def _clean(value: str) -> str:
+    """``value`` as any text column can hold it: NUL and lone surrogates become U+FFFD."""
+    if "\x00" in value:
+        value = value.replace("\x00", "\ufffd")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        value = "".join("\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c for c in value)
+    return value
+
+
+def _digest(*parts: str) -> str:
+    joined = "\x00".join(parts)
+    return hashlib.sha256(joined.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _search_text(key: str, source_ips: Iterable[str], users: Iterable[str]) -> str:
+    return _clean("\n".join([key, *source_ips, *users]).lower())
+
+
+def _chunks(values: Sequence[Any], size: int = _IN_CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+# --- writing -------------------------------------------------------------------------------
 
 
 class Transaction:
@@ -92,23 +384,421 @@ class Transaction:
                     counters.insert().values(source=source, name=name, value=value)
                 )
 
+    def upsert_incident(
+        self,
+        incident: Incident,
+        detector_key: str,
+        evidence_limit: int = DEFAULT_EVIDENCE_LIMIT,
+    ) -> int:
+        """Insert or update the incident the detector calls ``detector_key``; returns its id.
+
+        The detector's figures (counts, users, last seen, severity, facts, closed)
+        replace the stored ones; the analyst's status and notes are never
+        overwritten by an update. ``incident.evidence`` lines not stored yet are
+        appended until the incident holds ``evidence_limit`` (the first ones are
+        kept). Sets ``incident.id`` and copies the stored status, notes and
+        ``opened_at`` back onto ``incident``.
+        """
+        conn = self.connection
+        detector_hash = _digest(_clean(detector_key))
+        row = conn.execute(
+            sa.select(
+                incidents.c.id,
+                incidents.c.status,
+                incidents.c.notes,
+                incidents.c.opened_at,
+                incidents.c.evidence_count,
+            ).where(incidents.c.detector_hash == detector_hash)
+        ).first()
+        figures: dict[str, Any] = {
+            "kind": incident.kind,
+            "key": _clean(incident.key),
+            "source_ips": list(incident.source_ips),
+            "users": list(incident.users),
+            "distinct_users": incident.distinct_users,
+            "failures": incident.failures,
+            "successes": incident.successes,
+            "events": incident.events,
+            "first_seen": incident.first_seen,
+            "last_seen": incident.last_seen,
+            "severity": incident.severity,
+            "technique": incident.technique,
+            "technique_name": incident.technique_name,
+            "facts": dict(incident.facts),
+            "closed": incident.closed,
+            "updated_at": incident.updated_at if incident.updated_at is not None else self._now,
+            "search_text": _search_text(incident.key, incident.source_ips, incident.users),
+        }
+        if row is None:
+            if incident.status not in STATUSES:
+                raise StoreError(f"unknown incident status {incident.status!r}", where="incident")
+            opened_at = incident.opened_at if incident.opened_at is not None else self._now
+            incident_id = int(
+                conn.execute(
+                    incidents.insert()
+                    .values(
+                        detector_key=_clean(detector_key),
+                        detector_hash=detector_hash,
+                        status=incident.status,
+                        notes=_clean(incident.notes),
+                        opened_at=opened_at,
+                        evidence_count=0,
+                        **figures,
+                    )
+                    .returning(incidents.c.id)
+                ).scalar_one()
+            )
+            stored = 0
+            incident.opened_at = opened_at
+        else:
+            incident_id = int(row.id)
+            stored = int(row.evidence_count)
+            conn.execute(incidents.update().where(incidents.c.id == incident_id).values(**figures))
+            incident.status = row.status
+            incident.notes = row.notes
+            incident.opened_at = row.opened_at
+        incident.id = incident_id
+        incident.updated_at = figures["updated_at"]
+        if incident.evidence and stored < evidence_limit:
+            self._append_evidence(incident_id, stored, incident.evidence, evidence_limit)
+        return incident_id
+
+    def _append_evidence(
+        self, incident_id: int, stored: int, lines: Sequence[str], limit: int
+    ) -> None:
+        conn = self.connection
+        # A detector may hand over all its lines each time or only the new ones;
+        # lines already stored are skipped either way.
+        have = set(
+            conn.execute(sa.select(evidence.c.line).where(evidence.c.incident_id == incident_id))
+            .scalars()
+            .all()
+        )
+        rows: list[dict[str, Any]] = []
+        for line in lines:
+            if stored + len(rows) >= limit:
+                break
+            text = _clean(line)
+            if text in have:
+                continue
+            have.add(text)
+            rows.append({"incident_id": incident_id, "seq": stored + len(rows), "line": text})
+        if rows:
+            conn.execute(evidence.insert(), rows)
+            conn.execute(
+                incidents.update()
+                .where(incidents.c.id == incident_id)
+                .values(evidence_count=stored + len(rows))
+            )
+
+    def save_windows(self, rows: Sequence[WindowStats]) -> None:
+        """Store window aggregates; a window written twice (late lines) is merged.
+
+        Merging adds the counts and ``by_kind``, widens first/last seen and unions
+        the samples. A distinct count is exact when both samples were complete,
+        else the best lower bound (the larger count, or the union's size).
+        """
+        if not rows:
+            return
+        conn = self.connection
+        merged: dict[tuple[str, float, float], dict[str, Any]] = {}
+        for stats in rows:
+            key = _clean(stats.key)
+            values = _window_values(stats, key)
+            ident = (values["key_hash"], values["window_start"], values["window_end"])
+            merged[ident] = _merge_window(merged[ident], values) if ident in merged else values
+        existing: dict[tuple[str, float, float], dict[str, Any]] = {}
+        hashes = sorted({ident[0] for ident in merged})
+        earliest = min(ident[1] for ident in merged)
+        for chunk in _chunks(hashes):
+            query = sa.select(window_aggregates).where(
+                window_aggregates.c.key_hash.in_(chunk),
+                window_aggregates.c.window_start >= earliest,
+            )
+            for found in conn.execute(query).mappings():
+                ident = (found["key_hash"], found["window_start"], found["window_end"])
+                if ident in merged:
+                    existing[ident] = dict(found)
+        inserts = [values for ident, values in merged.items() if ident not in existing]
+        if inserts:
+            ids = (
+                conn.execute(
+                    window_aggregates.insert().returning(
+                        window_aggregates.c.id, sort_by_parameter_order=True
+                    ),
+                    inserts,
+                )
+                .scalars()
+                .all()
+            )
+            kind_rows = [
+                {"window_id": window_id, "kind": kind, "count": count}
+                for window_id, values in zip(ids, inserts, strict=True)
+                for kind, count in values["by_kind"].items()
+            ]
+            if kind_rows:
+                conn.execute(window_kinds.insert(), kind_rows)
+        updates = []
+        for ident, old in existing.items():
+            values = _merge_window(old, merged[ident])
+            values["window_id"] = old["id"]
+            updates.append(values)
+        if updates:
+            columns = _MERGED_COLUMNS
+            conn.execute(
+                window_aggregates.update()
+                .where(window_aggregates.c.id == sa.bindparam("window_id"))
+                .values({name: sa.bindparam(name) for name in columns}),
+                [{name: values[name] for name in (*columns, "window_id")} for values in updates],
+            )
+            for chunk in _chunks([values["window_id"] for values in updates]):
+                conn.execute(window_kinds.delete().where(window_kinds.c.window_id.in_(chunk)))
+            kind_rows = [
+                {"window_id": values["window_id"], "kind": kind, "count": count}
+                for values in updates
+                for kind, count in values["by_kind"].items()
+            ]
+            if kind_rows:
+                conn.execute(window_kinds.insert(), kind_rows)
+
+    def enqueue_export(
+        self,
+        sink: str,
+        incident_id: int | None,
+        document: Mapping[str, Any],
+        *,
+        replace_pending: bool = True,
+    ) -> int:
+        """Queue ``document`` for ``sink``; returns the outbox id.
+
+        With ``replace_pending`` (the default) an undelivered document of the same
+        incident for the same sink is replaced: a sink wants the incident's latest
+        state, and a long outage must not pile up one row per update. The new row
+        keeps the old one's attempts, back-off and age. A replaced row that an
+        exporter is delivering right now is simply gone when it marks it, and the
+        new row is delivered next.
+        """
+        conn = self.connection
+        created_at, attempts, next_attempt_at = self._now, 0, self._now
+        if replace_pending and incident_id is not None:
+            pending = export_outbox.c.delivered_at.is_(None)
+            same = (export_outbox.c.sink == sink, export_outbox.c.incident_id == incident_id)
+            old = conn.execute(
+                sa.select(
+                    sa.func.min(export_outbox.c.created_at),
+                    sa.func.max(export_outbox.c.attempts),
+                    sa.func.max(export_outbox.c.next_attempt_at),
+                ).where(*same, pending)
+            ).one()
+            if old[0] is not None:
+                created_at = min(created_at, float(old[0]))
+                attempts = int(old[1])
+                next_attempt_at = max(next_attempt_at, float(old[2]))
+                conn.execute(export_outbox.delete().where(*same, pending))
+        return int(
+            conn.execute(
+                export_outbox.insert()
+                .values(
+                    sink=sink,
+                    incident_id=incident_id,
+                    document=dict(document),
+                    created_at=created_at,
+                    attempts=attempts,
+                    next_attempt_at=next_attempt_at,
+                )
+                .returning(export_outbox.c.id)
+            ).scalar_one()
+        )
+
+
+_MERGED_COLUMNS = (
+    "events",
+    "failures",
+    "successes",
+    "distinct_users",
+    "users",
+    "distinct_ports",
+    "ports",
+    "distinct_paths",
+    "paths",
+    "by_kind",
+    "first_seen",
+    "last_seen",
+)
+
+
+def _window_values(stats: WindowStats, key: str) -> dict[str, Any]:
+    return {
+        "key_hash": _digest(stats.key_type, key),
+        "key": key,
+        "key_type": stats.key_type,
+        "window_start": float(stats.window_start),
+        "window_end": float(stats.window_end),
+        "events": stats.events,
+        "failures": stats.failures,
+        "successes": stats.successes,
+        "distinct_users": stats.distinct_users,
+        "users": list(stats.users),
+        "distinct_ports": stats.distinct_ports,
+        "ports": list(stats.ports),
+        "distinct_paths": stats.distinct_paths,
+        "paths": list(stats.paths),
+        "by_kind": {str(k): int(v) for k, v in stats.by_kind.items()},
+        "first_seen": stats.first_seen,
+        "last_seen": stats.last_seen,
+    }
+
+
+def _merge_window(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(new)
+    for name in ("events", "failures", "successes"):
+        merged[name] = int(old[name]) + int(new[name])
+    by_kind = dict(old["by_kind"])
+    for kind, count in new["by_kind"].items():
+        by_kind[kind] = by_kind.get(kind, 0) + count
+    merged["by_kind"] = by_kind
+    samples = (
+        ("users", "distinct_users"),
+        ("ports", "distinct_ports"),
+        ("paths", "distinct_paths"),
+    )
+    for sample, distinct in samples:
+        union = list(dict.fromkeys([*old[sample], *new[sample]]))
+        complete = len(old[sample]) >= old[distinct] and len(new[sample]) >= new[distinct]
+        merged[distinct] = (
+            len(union) if complete else max(int(old[distinct]), int(new[distinct]), len(union))
+        )
+        # A truncated sample reveals the sampler's bound: stay within it. Two
+        # complete samples union into a complete one.
+        merged[sample] = union if complete else union[: max(len(old[sample]), len(new[sample]))]
+    firsts = [t for t in (old["first_seen"], new["first_seen"]) if t is not None]
+    lasts = [t for t in (old["last_seen"], new["last_seen"]) if t is not None]
+    merged["first_seen"] = min(firsts) if firsts else None
+    merged["last_seen"] = max(lasts) if lasts else None
+    return merged
+
+
+# --- reading ---------------------------------------------------------------------------
+
+#: Columns ``list_incidents(order=...)`` accepts, mapped to what they sort by.
+_ORDERABLE: Mapping[str, sa.ColumnElement[Any]] = {
+    "id": incidents.c.id,
+    "last_seen": incidents.c.last_seen,
+    "first_seen": incidents.c.first_seen,
+    "opened_at": incidents.c.opened_at,
+    "updated_at": incidents.c.updated_at,
+    "failures": incidents.c.failures,
+    "successes": incidents.c.successes,
+    "events": incidents.c.events,
+    "distinct_users": incidents.c.distinct_users,
+    "kind": incidents.c.kind,
+    "status": incidents.c.status,
+    "severity": sa.case(
+        {name: rank for rank, name in enumerate(SEVERITIES)},
+        value=incidents.c.severity,
+        else_=-1,
+    ),
+}
+_ORDER_TERM = re.compile(r"\s*([a-z_]+)(?:\s+(asc|desc))?\s*", re.IGNORECASE)
+
+
+def _order_by(order: str) -> list[sa.ColumnElement[Any]]:
+    terms: list[sa.ColumnElement[Any]] = []
+    for part in order.split(","):
+        match = _ORDER_TERM.fullmatch(part)
+        if match is None or match.group(1).lower() not in _ORDERABLE:
+            raise StoreError(
+                f"cannot order incidents by {part.strip()!r}; "
+                f"use one of {', '.join(sorted(_ORDERABLE))} with asc or desc",
+                where="list_incidents.order",
+            )
+        column = _ORDERABLE[match.group(1).lower()]
+        descending = (match.group(2) or "asc").lower() == "desc"
+        terms.append(column.desc() if descending else column.asc())
+    terms.append(incidents.c.id.desc())  # a stable order, so pages do not overlap
+    return terms
+
+
+def _as_list(value: str | Sequence[str] | None) -> list[str] | None:
+    if value is None:
+        return None
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _incident_from_row(row: Any) -> Incident:
+    return Incident(
+        key=row.key,
+        kind=row.kind,
+        first_seen=row.first_seen,
+        last_seen=row.last_seen,
+        source_ips=list(row.source_ips),
+        users=list(row.users),
+        distinct_users=int(row.distinct_users),
+        failures=int(row.failures),
+        successes=int(row.successes),
+        events=int(row.events),
+        severity=row.severity,
+        technique=row.technique,
+        technique_name=row.technique_name,
+        status=row.status,
+        facts=dict(row.facts),
+        id=int(row.id),
+        opened_at=row.opened_at,
+        updated_at=row.updated_at,
+        closed=bool(row.closed),
+        notes=row.notes,
+    )
+
+
+_INCIDENT_COLUMNS = [c for c in incidents.c if c.name not in ("search_text", "detector_hash")]
+
+
+def _enable_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets the UI read while the engine writes; NORMAL sync is durable in WAL
+    # mode across application crashes (only an OS crash can lose the last commit).
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    # Same referential behaviour as PostgreSQL.
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
 
 class SqlStore:
-    """The product's store. Open it with :func:`open_store`."""
+    """The product's store. Open it with :func:`open_store`; safe to share between threads."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, temporary_dir: Path | None = None) -> None:
         self.engine = engine
         self.url = engine.url.render_as_string(hide_password=True)
+        self._sqlite = engine.dialect.name == "sqlite"
+        self._temporary_dir = temporary_dir
+
+    # --- transactions -------------------------------------------------------------
+    @contextmanager
+    def _writing(self) -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as conn, conn.begin():
+                if self._sqlite:
+                    # Take the write lock up front: a deferred transaction that
+                    # reads first fails at once, busy timeout or not, if another
+                    # writer committed in between.
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+                yield conn
+        except sa.exc.DBAPIError as exc:
+            raise StoreError(f"cannot write the store: {exc.orig}", where=self.url) from exc
 
     @contextmanager
     def transaction(self, now: float = 0.0) -> Iterator[Transaction]:
         """One transaction: committed when the block ends, rolled back if it raises.
 
-        ``now`` stamps the checkpoints written in it.
+        ``now`` stamps what is written in it (checkpoints, queued exports, and
+        incidents that carry no ``updated_at``/``opened_at`` of their own).
         """
-        with self.engine.begin() as conn:
+        with self._writing() as conn:
             yield Transaction(conn, now)
 
+    # --- checkpoints and counters ------------------------------------------------------
     def load_checkpoint(self, source: str) -> dict[str, Any] | None:
         """The last committed checkpoint of ``source``, or None."""
         with self.engine.connect() as conn:
@@ -130,44 +820,565 @@ class SqlStore:
         with self.engine.connect() as conn:
             return {name: int(total) for name, total in conn.execute(query)}
 
+    def schema_version(self) -> int:
+        """The schema version this store is at."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(sa.select(schema_version.c.version)).scalar_one())
+
+    # --- incidents -----------------------------------------------------------------
+    def get_incident(self, incident_id: int) -> Incident | None:
+        """The incident with this id, its evidence lines included, or None."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(*_INCIDENT_COLUMNS).where(incidents.c.id == incident_id)
+            ).first()
+            if row is None:
+                return None
+            incident = _incident_from_row(row)
+            incident.evidence = self._evidence(conn, incident_id)
+        return incident
+
+    def _filters(
+        self,
+        status: str | Sequence[str] | None,
+        kind: str | Sequence[str] | None,
+        since: float | None,
+        search: str | None,
+    ) -> list[sa.ColumnElement[bool]]:
+        where: list[sa.ColumnElement[bool]] = []
+        statuses = _as_list(status)
+        if statuses is not None:
+            where.append(incidents.c.status.in_(statuses))
+        kinds = _as_list(kind)
+        if kinds is not None:
+            where.append(incidents.c.kind.in_(kinds))
+        if since is not None:
+            where.append(incidents.c.last_seen >= since)
+        if search:
+            # A bound parameter with LIKE wildcards escaped: the text is data.
+            needle = _clean(search.lower())
+            where.append(incidents.c.search_text.contains(needle, autoescape=True))
+        return where
+
+    def list_incidents(
+        self,
+        status: str | Sequence[str] | None = None,
+        kind: str | Sequence[str] | None = None,
+        since: float | None = None,
+        search: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+        order: str = "last_seen desc",
+    ) -> list[Incident]:
+        """Incidents matching every filter given, without their evidence lines.
+
+        ``since`` keeps incidents last seen at or after it; ``search`` is a
+        case-insensitive substring of the key, a source IP or a user; ``order``
+        is ``"column [asc|desc], …"`` over a fixed set of columns (severity sorts
+        by rank, not alphabetically).
+        """
+        query = (
+            sa.select(*_INCIDENT_COLUMNS)
+            .where(*self._filters(status, kind, since, search))
+            .order_by(*_order_by(order))
+            .limit(max(0, limit))
+            .offset(max(0, offset))
+        )
+        with self.engine.connect() as conn:
+            return [_incident_from_row(row) for row in conn.execute(query)]
+
+    def count_incidents(
+        self,
+        status: str | Sequence[str] | None = None,
+        kind: str | Sequence[str] | None = None,
+        since: float | None = None,
+        search: str | None = None,
+    ) -> int:
+        """How many incidents ``list_incidents`` would page through with these filters."""
+        query = (
+            sa.select(sa.func.count())
+            .select_from(incidents)
+            .where(*self._filters(status, kind, since, search))
+        )
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def open_incidents(self) -> dict[str, Incident]:
+        """Incidents the detector has not closed, by detector key (to resume after a restart)."""
+        query = sa.select(*_INCIDENT_COLUMNS).where(incidents.c.closed.is_(False))
+        with self.engine.connect() as conn:
+            return {row.detector_key: _incident_from_row(row) for row in conn.execute(query)}
+
+    def set_status(self, incident_id: int, status: str, notes: str | None = None) -> None:
+        """Set the analyst's status (one of ``STATUSES``) and, if given, notes."""
+        if status not in STATUSES:
+            raise StoreError(
+                f"unknown status {status!r}; use one of {', '.join(STATUSES)}",
+                where=f"incident {incident_id}",
+            )
+        values: dict[str, Any] = {"status": status}
+        if notes is not None:
+            values["notes"] = _clean(notes)
+        with self._writing() as conn:
+            updated = conn.execute(
+                incidents.update().where(incidents.c.id == incident_id).values(**values)
+            )
+            if updated.rowcount == 0:
+                raise StoreError("no such incident", where=f"incident {incident_id}")
+
+    def evidence(self, incident_id: int) -> list[str]:
+        """The incident's evidence lines, oldest first."""
+        with self.engine.connect() as conn:
+            return self._evidence(conn, incident_id)
+
+    @staticmethod
+    def _evidence(conn: Connection, incident_id: int) -> list[str]:
+        query = (
+            sa.select(evidence.c.line)
+            .where(evidence.c.incident_id == incident_id)
+            .order_by(evidence.c.seq)
+        )
+        return list(conn.execute(query).scalars().all())
+
+    # --- window aggregates ----------------------------------------------------------
+    def aggregates(
+        self,
+        since: float,
+        until: float,
+        bucket_seconds: float,
+        *,
+        key_types: Sequence[str] | None = None,
+        by_key: bool = False,
+    ) -> list[Bucket]:
+        """Window aggregates summed per time bucket (and per key), computed by the database.
+
+        Windows starting in ``[since, until)`` count in the bucket their start falls
+        in. ``key_types`` limits the key types summed: if the windows are keyed
+        both per address and per IPv6 /64 or per user, sum one of them, or the
+        same events count twice. Buckets with no window are absent.
+        """
+        if bucket_seconds <= 0:
+            raise StoreError("bucket_seconds must be positive", where="aggregates")
+        w = window_aggregates
+        bucket = self._floor(w.c.window_start / bucket_seconds).label("bucket")
+        where = [w.c.window_start >= since, w.c.window_start < until]
+        if key_types is not None:
+            where.append(w.c.key_type.in_(list(key_types)))
+        group: list[sa.ColumnElement[Any]] = [bucket]
+        if by_key:
+            group.append(w.c.key)
+        totals = (
+            sa.select(
+                *group,
+                sa.func.sum(w.c.events),
+                sa.func.sum(w.c.failures),
+                sa.func.sum(w.c.successes),
+                sa.func.count(),
+                sa.func.count(sa.distinct(w.c.key_hash)),
+            )
+            .where(*where)
+            .group_by(*group)
+        )
+        kinds = (
+            sa.select(*group, window_kinds.c.kind, sa.func.sum(window_kinds.c.count))
+            .select_from(w.join(window_kinds, window_kinds.c.window_id == w.c.id))
+            .where(*where)
+            .group_by(*group, window_kinds.c.kind)
+        )
+        buckets: dict[tuple[int, str | None], Bucket] = {}
+        with self.engine.connect() as conn:
+            for row in conn.execute(totals):
+                ident = (int(row[0]), row[1] if by_key else None)
+                first = 2 if by_key else 1
+                buckets[ident] = Bucket(
+                    start=ident[0] * bucket_seconds,
+                    key=ident[1],
+                    events=int(row[first]),
+                    failures=int(row[first + 1]),
+                    successes=int(row[first + 2]),
+                    windows=int(row[first + 3]),
+                    keys=int(row[first + 4]),
+                )
+            for row in conn.execute(kinds):
+                ident = (int(row[0]), row[1] if by_key else None)
+                kind, count = (row[2], row[3]) if by_key else (row[1], row[2])
+                buckets[ident].by_kind[kind] = int(count)
+        return [buckets[ident] for ident in sorted(buckets, key=lambda i: (i[0], i[1] or ""))]
+
+    def _floor(self, value: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        # PostgreSQL rounds a float cast to integer; SQLite truncates, which is the
+        # floor for the non-negative epoch times stored here.
+        if self._sqlite:
+            return sa.cast(value, sa.BigInteger)
+        return sa.cast(sa.func.floor(value), sa.BigInteger)
+
+    def top_attackers(
+        self, since: float, limit: int = 10, *, key_types: Sequence[str] | None = None
+    ) -> list[Attacker]:
+        """The keys with the most failures (then events) in windows starting from ``since``."""
+        w = window_aggregates
+        failures = sa.func.sum(w.c.failures)
+        events = sa.func.sum(w.c.events)
+        where = [w.c.window_start >= since]
+        if key_types is not None:
+            where.append(w.c.key_type.in_(list(key_types)))
+        query = (
+            sa.select(
+                w.c.key,
+                w.c.key_type,
+                events,
+                failures,
+                sa.func.sum(w.c.successes),
+                sa.func.count(),
+                sa.func.max(w.c.distinct_users),
+                sa.func.min(w.c.first_seen),
+                sa.func.max(w.c.last_seen),
+            )
+            .where(*where)
+            .group_by(w.c.key, w.c.key_type)
+            .order_by(failures.desc(), events.desc(), w.c.key)
+            .limit(max(0, limit))
+        )
+        with self.engine.connect() as conn:
+            return [
+                Attacker(
+                    key=row[0],
+                    key_type=row[1],
+                    events=int(row[2]),
+                    failures=int(row[3]),
+                    successes=int(row[4]),
+                    windows=int(row[5]),
+                    max_distinct_users=int(row[6]),
+                    first_seen=row[7],
+                    last_seen=row[8],
+                )
+                for row in conn.execute(query)
+            ]
+
+    # --- analyses and playbook runs ------------------------------------------------------
+    def add_analysis(
+        self,
+        incident_id: int,
+        *,
+        provider: str,
+        model: str,
+        created_at: float,
+        markdown: str,
+        structured: Any = None,
+        tokens_in: int = 0,
+        tokens_out: int = 0,
+        cost_usd: float = 0.0,
+        latency_s: float = 0.0,
+        grounded: bool = False,
+        grounding_errors: Sequence[Any] = (),
+        fallback_reason: str | None = None,
+        reused: bool = False,
+    ) -> int:
+        """Store one analysis of an incident; returns its id."""
+        with self._writing() as conn:
+            return int(
+                conn.execute(
+                    analyses.insert()
+                    .values(
+                        incident_id=incident_id,
+                        provider=provider,
+                        model=model,
+                        created_at=created_at,
+                        markdown=_clean(markdown),
+                        structured=structured,
+                        tokens_in=tokens_in,
+                        tokens_out=tokens_out,
+                        cost_usd=cost_usd,
+                        latency_s=latency_s,
+                        grounded=grounded,
+                        grounding_errors=list(grounding_errors),
+                        fallback_reason=(
+                            None if fallback_reason is None else _clean(fallback_reason)
+                        ),
+                        reused=reused,
+                    )
+                    .returning(analyses.c.id)
+                ).scalar_one()
+            )
+
+    def analyses(self, incident_id: int) -> list[AnalysisRecord]:
+        """The incident's analyses, oldest first."""
+        query = (
+            sa.select(analyses)
+            .where(analyses.c.incident_id == incident_id)
+            .order_by(analyses.c.created_at, analyses.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [
+                AnalysisRecord(
+                    id=int(r.id),
+                    incident_id=int(r.incident_id),
+                    provider=r.provider,
+                    model=r.model,
+                    created_at=r.created_at,
+                    markdown=r.markdown,
+                    structured=r.structured,
+                    tokens_in=int(r.tokens_in),
+                    tokens_out=int(r.tokens_out),
+                    cost_usd=r.cost_usd,
+                    latency_s=r.latency_s,
+                    grounded=bool(r.grounded),
+                    grounding_errors=list(r.grounding_errors),
+                    fallback_reason=r.fallback_reason,
+                    reused=bool(r.reused),
+                )
+                for r in conn.execute(query)
+            ]
+
+    def add_playbook_run(
+        self,
+        incident_id: int,
+        playbook: str,
+        *,
+        started_at: float,
+        status: str,
+        actor: str,
+        finished_at: float | None = None,
+        output: Any = None,
+    ) -> int:
+        """Record a playbook run against an incident; returns its id."""
+        with self._writing() as conn:
+            return int(
+                conn.execute(
+                    playbook_runs.insert()
+                    .values(
+                        incident_id=incident_id,
+                        playbook=playbook,
+                        started_at=started_at,
+                        finished_at=finished_at,
+                        status=status,
+                        output=output,
+                        actor=actor,
+                    )
+                    .returning(playbook_runs.c.id)
+                ).scalar_one()
+            )
+
+    def finish_playbook_run(
+        self, run_id: int, *, finished_at: float, status: str, output: Any = None
+    ) -> None:
+        """Record how a playbook run ended."""
+        with self._writing() as conn:
+            updated = conn.execute(
+                playbook_runs.update()
+                .where(playbook_runs.c.id == run_id)
+                .values(finished_at=finished_at, status=status, output=output)
+            )
+            if updated.rowcount == 0:
+                raise StoreError("no such playbook run", where=f"playbook run {run_id}")
+
+    def playbook_runs(self, incident_id: int) -> list[PlaybookRun]:
+        """The incident's playbook runs, oldest first."""
+        query = (
+            sa.select(playbook_runs)
+            .where(playbook_runs.c.incident_id == incident_id)
+            .order_by(playbook_runs.c.started_at, playbook_runs.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [
+                PlaybookRun(
+                    id=int(r.id),
+                    incident_id=int(r.incident_id),
+                    playbook=r.playbook,
+                    started_at=r.started_at,
+                    finished_at=r.finished_at,
+                    status=r.status,
+                    output=r.output,
+                    actor=r.actor,
+                )
+                for r in conn.execute(query)
+            ]
+
+    # --- export outbox ------------------------------------------------------------------
+    def pending_exports(self, sink: str, now: float, limit: int = 500) -> list[OutboxItem]:
+        """Undelivered documents for ``sink`` whose next attempt is due, oldest first."""
+        o = export_outbox
+        query = (
+            sa.select(o)
+            .where(o.c.sink == sink, o.c.delivered_at.is_(None), o.c.next_attempt_at <= now)
+            .order_by(o.c.id)
+            .limit(max(0, limit))
+        )
+        with self.engine.connect() as conn:
+            return [
+                OutboxItem(
+                    id=int(r.id),
+                    sink=r.sink,
+                    incident_id=None if r.incident_id is None else int(r.incident_id),
+                    document=r.document,
+                    created_at=r.created_at,
+                    attempts=int(r.attempts),
+                    next_attempt_at=r.next_attempt_at,
+                    last_error=r.last_error,
+                )
+                for r in conn.execute(query)
+            ]
+
+    def mark_exported(self, ids: Iterable[int], now: float) -> int:
+        """Mark outbox documents delivered; returns how many were still pending."""
+        o = export_outbox
+        id_list = sorted(set(ids))
+        marked = 0
+        if not id_list:
+            return 0
+        with self._writing() as conn:
+            for chunk in _chunks(id_list):
+                result = conn.execute(
+                    o.update()
+                    .where(o.c.id.in_(chunk), o.c.delivered_at.is_(None))
+                    .values(delivered_at=now, attempts=o.c.attempts + 1, last_error=None)
+                )
+                marked += result.rowcount
+        return marked
+
+    def mark_export_failed(self, outbox_id: int, error: str, next_attempt_at: float) -> bool:
+        """Count a failed delivery and schedule the next attempt; False if the row is gone."""
+        o = export_outbox
+        with self._writing() as conn:
+            result = conn.execute(
+                o.update()
+                .where(o.c.id == outbox_id, o.c.delivered_at.is_(None))
+                .values(
+                    attempts=o.c.attempts + 1,
+                    last_error=_clean(error),
+                    next_attempt_at=next_attempt_at,
+                )
+            )
+            return bool(result.rowcount)
+
+    def outbox_depth(self, sink: str | None = None) -> int:
+        """How many documents wait for delivery (to ``sink``, or to any sink)."""
+        o = export_outbox
+        query = sa.select(sa.func.count()).select_from(o).where(o.c.delivered_at.is_(None))
+        if sink is not None:
+            query = query.where(o.c.sink == sink)
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    # --- retention ----------------------------------------------------------------------
+    def apply_retention(
+        self, now: float, aggregates_days: float, *, outbox_days: float | None = None
+    ) -> dict[str, int]:
+        """Delete window aggregates (and delivered exports) older than their retention.
+
+        Windows that started more than ``aggregates_days`` before ``now`` go;
+        delivered outbox rows go after ``outbox_days`` (default: the same).
+        Incidents, their evidence, analyses and playbook runs are never deleted
+        here. Returns the rows deleted per table.
+        """
+        w = window_aggregates
+        window_cutoff = now - aggregates_days * _DAY
+        outbox_cutoff = now - (aggregates_days if outbox_days is None else outbox_days) * _DAY
+        old_windows = sa.select(w.c.id).where(w.c.window_start < window_cutoff)
+        with self._writing() as conn:
+            kinds = conn.execute(
+                window_kinds.delete().where(window_kinds.c.window_id.in_(old_windows))
+            ).rowcount
+            windows = conn.execute(w.delete().where(w.c.window_start < window_cutoff)).rowcount
+            delivered = conn.execute(
+                export_outbox.delete().where(
+                    export_outbox.c.delivered_at.is_not(None),
+                    export_outbox.c.delivered_at < outbox_cutoff,
+                )
+            ).rowcount
+        return {"window_aggregates": windows, "window_kinds": kinds, "export_outbox": delivered}
+
     def close(self) -> None:
+        """Release every connection (and delete a temporary in-memory store's file)."""
         self.engine.dispose()
+        if self._temporary_dir is not None:
+            shutil.rmtree(self._temporary_dir, ignore_errors=True)
+            self._temporary_dir = None
 
 
 def open_store(url: str) -> SqlStore:
     """Open (creating or migrating) the store at ``url``.
 
     ``sqlite:///data/soc.db`` (relative path) or ``sqlite:////abs/path.db``, or
-    ``postgresql+psycopg2://user@host/db``.
+    ``postgresql+psycopg2://user@host/db``. ``sqlite://`` (in memory) is a
+    temporary file deleted by :meth:`SqlStore.close`: an in-memory SQLite
+    database is private to one connection, and the store is read from other
+    threads.
     """
     try:
         parsed = sa.make_url(url)
     except sa.exc.ArgumentError as exc:
         raise StoreError(f"not a database URL: {url!r}", where="store.url") from exc
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    temporary_dir: Path | None = None
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database in (None, "", ":memory:"):
+            temporary_dir = Path(tempfile.mkdtemp(prefix="soc-store-"))
+            parsed = parsed.set(database=str(temporary_dir / "soc.db"))
+        else:
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     try:
-        engine = sa.create_engine(parsed)
+        if parsed.get_backend_name() == "postgresql":
+            # A server restart leaves dead connections in the pool; test before use.
+            engine = sa.create_engine(parsed, pool_pre_ping=True)
+        else:
+            engine = sa.create_engine(parsed)
     except (sa.exc.ArgumentError, ImportError) as exc:
+        if temporary_dir is not None:
+            shutil.rmtree(temporary_dir, ignore_errors=True)
         raise StoreError(str(exc), where="store.url") from exc
     if parsed.get_backend_name() == "sqlite":
-        sa.event.listen(engine, "connect", _enable_sqlite_wal)
+        sa.event.listen(engine, "connect", _enable_sqlite_pragmas)
     try:
         _migrate(engine)
-    except sa.exc.OperationalError as exc:
+    except (sa.exc.OperationalError, StoreError) as exc:
+        engine.dispose()
+        if temporary_dir is not None:
+            shutil.rmtree(temporary_dir, ignore_errors=True)
+        if isinstance(exc, StoreError):
+            raise
         raise StoreError(f"cannot open the store: {exc.orig}", where=url) from exc
-    return SqlStore(engine)
+    return SqlStore(engine, temporary_dir=temporary_dir)
+
+
+# --- schema versions -------------------------------------------------------------------
+
+
+def _to_v2(conn: Connection) -> None:
+    metadata.create_all(conn, tables=list(_V2_TABLES))
+
+
+#: (version reached, step) in order; each step must be safe to run again.
+_MIGRATIONS = ((2, _to_v2),)
+
+# An arbitrary constant: the advisory lock that serialises migrations on PostgreSQL.
+_PG_MIGRATION_LOCK = 0x50C5_0001
 
 
 def _migrate(engine: Engine) -> None:
-    with engine.begin() as conn:
-        metadata.create_all(conn)
-        version = conn.execute(sa.select(schema_version.c.version)).scalar()
-        if version is None:
+    where = engine.url.render_as_string(hide_password=True)
+    with engine.connect() as conn, conn.begin():
+        # One migration at a time: the engine and the UI may open a new store at once.
+        if engine.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        elif engine.dialect.name == "postgresql":
+            conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_PG_MIGRATION_LOCK)))
+        if not sa.inspect(conn).has_table(schema_version.name):
+            metadata.create_all(conn)
             conn.execute(schema_version.insert().values(version=SCHEMA_VERSION))
-        elif version > SCHEMA_VERSION:
+            return
+        version = conn.execute(sa.select(schema_version.c.version)).scalar()
+        if version is None:  # a first open that died before writing its version
+            metadata.create_all(conn)
+            conn.execute(schema_version.insert().values(version=SCHEMA_VERSION))
+            return
+        if version > SCHEMA_VERSION:
             raise StoreError(
                 f"store schema version {version} is newer than this program's "
                 f"{SCHEMA_VERSION}; upgrade the program",
-                where=engine.url.render_as_string(hide_password=True),
+                where=where,
             )
+        for target, step in _MIGRATIONS:
+            if version < target:
+                step(conn)
+                version = target
+        conn.execute(schema_version.update().values(version=version))

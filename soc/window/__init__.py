@@ -1,0 +1,30 @@
+"""Windows: events grouped per key (address, IPv6 network, targeted user) in 15-second windows.
+
+:class:`Windower` aggregates micro-batches of events with pandas into
+:class:`~soc.events.WindowStats` rows, one per key per window, and hands over the
+windows event time has closed (for the aggregates table and the charts).
+"""
+
+from __future__ import annotations
+
+from soc.window.base import (
+    KEY_HOST,
+    KEY_IP,
+    KEY_IPV6_NET,
+    KEY_TYPES,
+    KEY_USER,
+    WindowConfig,
+    WindowerStats,
+)
+from soc.window.windower import Windower
+
+__all__ = [
+    "KEY_HOST",
+    "KEY_IP",
+    "KEY_IPV6_NET",
+    "KEY_TYPES",
+    "KEY_USER",
+    "WindowConfig",
+    "Windower",
+    "WindowerStats",
+]

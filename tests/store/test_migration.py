@@ -1,0 +1,88 @@
+"""Schema versions: a version-1 store (checkpoints and counters only) is migrated in place."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from soc.store import SCHEMA_VERSION, open_store
+from tests.store.builders import make_incident, make_window
+
+
+def _create_v1_store(url: str) -> None:
+    """The schema exactly as version 1 of the program created it, with some data."""
+    v1 = sa.MetaData()
+    version = sa.Table("schema_version", v1, sa.Column("version", sa.Integer, nullable=False))
+    checkpoints = sa.Table(
+        "checkpoints",
+        v1,
+        sa.Column("source", sa.String(200), primary_key=True),
+        sa.Column("state", sa.Text, nullable=False),
+        sa.Column("updated_at", sa.Float, nullable=False),
+    )
+    counters = sa.Table(
+        "counters",
+        v1,
+        sa.Column("source", sa.String(200), primary_key=True),
+        sa.Column("name", sa.String(200), primary_key=True),
+        sa.Column("value", sa.BigInteger, nullable=False),
+    )
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            v1.create_all(conn)
+            conn.execute(version.insert().values(version=1))
+            conn.execute(
+                checkpoints.insert().values(
+                    source="auth", state='{"files": [{"inode": 7, "offset": 120}]}', updated_at=5.0
+                )
+            )
+            conn.execute(counters.insert().values(source="auth", name="lines", value=42))
+    finally:
+        engine.dispose()
+
+
+def test_version_1_store_is_migrated_in_place(store_url: str) -> None:
+    assert SCHEMA_VERSION == 2
+    _create_v1_store(store_url)
+    store = open_store(store_url)
+    try:
+        assert store.schema_version() == 2
+        assert store.load_checkpoint("auth") == {"files": [{"inode": 7, "offset": 120}]}
+        assert store.counters() == {"lines": 42}
+        with store.transaction(now=1.0) as tx:
+            incident_id = tx.upsert_incident(make_incident(evidence=["x"]), "k")
+            tx.save_windows([make_window("203.0.113.9", 0.0, events=3)])
+            tx.enqueue_export("elasticsearch", incident_id, {"a": 1})
+            tx.add_counters("auth", {"lines": 1})
+        assert store.evidence(incident_id) == ["x"]
+        assert store.counters() == {"lines": 43}
+        with store.engine.connect() as conn:
+            tables = set(sa.inspect(conn).get_table_names())
+            versions = conn.execute(sa.text("SELECT version FROM schema_version")).scalars().all()
+        assert {"incidents", "evidence", "window_aggregates", "export_outbox"} <= tables
+        assert {"analyses", "playbook_runs", "window_kinds"} <= tables
+        assert versions == [2]
+    finally:
+        store.close()
+    # opening again is a no-op
+    store = open_store(store_url)
+    try:
+        assert store.schema_version() == 2
+        assert store.count_incidents() == 1
+    finally:
+        store.close()
+
+
+def test_a_first_open_that_died_before_its_version_is_completed(store_url: str) -> None:
+    engine = sa.create_engine(store_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("CREATE TABLE schema_version (version INTEGER NOT NULL)"))
+    finally:
+        engine.dispose()
+    store = open_store(store_url)
+    try:
+        assert store.schema_version() == SCHEMA_VERSION
+        assert store.count_incidents() == 0
+    finally:
+        store.close()
