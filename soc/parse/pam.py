@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Final
 
 from soc.events import AUTH_FAILURE, FAILURE, Event
 from soc.parse.address import AddressMemo
 from soc.parse.base import NO_MATCH, NOT_RELEVANT, Skip
-from soc.parse.sshd import FastBuilder, Groups, group_run
+from soc.parse.sshd import FastBuilder, Groups
 
 DATASET: Final = "pam"
 ACTION: Final = "pam_auth"
@@ -44,19 +45,21 @@ PATTERNS: Final[tuple[str, ...]] = (
 
 _S: Final = re.DOTALL
 
-#: The sshd PAM lines of a brute force, for the framing's one-pass expression (see
-#: ``sshd.FAST_MESSAGE``): a subset of what the general expressions accept.
-FAST_MESSAGE: Final = (
-    r"(?:(?P<pm_module>pam_[\w-]+)\((?P<pm_context>[^()\s]*)\): authentication failure;"
-    r" logname=\S* uid=\S* euid=\S* tty=\S* ruser=(?P<pm_ruser>\S*) rhost=(?P<pm_rhost>\S*)"
-    r"(?: +user=(?P<pm_user>\S*))?(?P<pm>)\Z"
-    r"|pam_[\w-]+\([^()\s]*\): check pass; user unknown(?P<pc>)\Z"
-    r"|PAM (?P<pn_count>[1-9][0-9]{0,8}) more authentication failures?;"
-    r" logname=\S* uid=\S* euid=\S* tty=\S* ruser=(?P<pn_ruser>\S*) rhost=(?P<pn_rhost>\S*)"
-    r"(?: +user=(?P<pn_user>\S*))?(?P<pn>)\Z"
-    r"|PAM service\([^()\s]*\) ignoring max retries; [0-9]+ > [0-9]+(?P<pi>)\Z"
-    r")"
+#: The sshd PAM lines of a brute force, for the fast lane (see ``sshd.FAST_MESSAGES``):
+#: a subset of what the general expressions accept. The ``ruser`` group is None for
+#: "check pass; user unknown", the count for "PAM service(…) ignoring max retries".
+FAST_MESSAGES: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "pam_": r"(pam_[\w-]+\([^()\s]*\)): (?:authentication failure;"
+        r" logname=\S* uid=\S* euid=\S* tty=\S* ruser=(\S*) rhost=(\S*)(?: +user=(\S*))?"
+        r"|check pass; user unknown)\Z",
+        "PAM ": r"PAM (?:([1-9][0-9]{0,8}) more authentication failures?;"
+        r" logname=\S* uid=\S* euid=\S* tty=\S* ruser=(\S*) rhost=(\S*)(?: +user=(\S*))?"
+        r"|service\([^()\s]*\) ignoring max retries; [0-9]+ > [0-9]+)\Z",
+    }
 )
+#: Reasons remembered by module and context before the memo starts over.
+_REASON_MEMO_SIZE: Final = 256
 
 
 # "[pam_mod(service:type): ]authentication failure; <fields>" in its historic spellings.
@@ -153,9 +156,7 @@ class PamMessages:
             reason = "more PAM authentication failures"
         else:
             self.pattern = "pam.auth_failure"
-            reason = f"{module} authentication failure"
-            if context:
-                reason = f"{reason} ({context})"
+            reason = _failure_reason(module, context)
         if not user:
             user = ruser or None
         if rhost:
@@ -188,61 +189,109 @@ class PamMessages:
             raw,
         )
 
-    def fast_builders(self, index: Mapping[str, int]) -> dict[str, FastBuilder]:
-        """The builder of each ``FAST_MESSAGE`` alternative (see ``SshdMessages``)."""
-        frame = group_run(index, "host", "prog", "pid")
-        pm = group_run(index, "pm_module", "pm_context", "pm_ruser", "pm_rhost", "pm_user")
-        pn = group_run(index, "pn_count", "pn_ruser", "pn_rhost", "pn_user")
+    def fast_builders(self) -> dict[str, FastBuilder]:
+        """The builder of each :data:`FAST_MESSAGES` shape (see ``SshdMessages``).
 
-        def failure(
+        Each builds what ``parse`` would build, ``_failure`` inlined.
+        """
+        memo, split = self._addresses.memo, self._addresses.split
+        # "pam_unix(sshd:auth)" to its failure's reason: formatted once per module.
+        reasons: dict[str, str] = {}
+        new_event, init_event = object.__new__, Event.__init__  # see sshd.FRAME_GROUPS
+
+        def module(
             g: Groups, timestamp: float | None, line_no: int | None, raw: str | None
-        ) -> Event:
-            hostname, program, pid = g[frame : frame + 3]
-            module, context, ruser, rhost, user = g[pm : pm + 5]
-            return self._failure(
-                module,
-                context,
-                ruser,
-                rhost,
+        ) -> Event | Skip:
+            _, _, _, _, hostname, program, pid, head, ruser, rhost, user = g
+            if ruser is None:
+                self.pattern = "pam.check_pass"
+                return NOT_RELEVANT
+            reason = reasons.get(head)
+            if reason is None:
+                if len(reasons) >= _REASON_MEMO_SIZE:
+                    reasons.clear()
+                cut = head.index("(")
+                reason = reasons[head] = _failure_reason(head[:cut], head[cut + 1 : -1])
+            self.pattern = "pam.auth_failure"
+            if not user:
+                user = ruser or None
+            if rhost:
+                ip, name = memo.get(rhost) or split(rhost)
+            else:
+                ip = name = None
+            event = new_event(Event)
+            init_event(
+                event,
+                timestamp,
+                AUTH_FAILURE,
+                FAILURE,
+                ACTION,
+                ip,
+                name,
+                None,
                 user,
+                hostname,
+                program,
+                int(pid),
                 1,
-                timestamp,
-                hostname,
-                program,
-                int(pid),
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                reason,
+                DATASET,
                 line_no,
                 raw,
             )
+            return event
 
-        def more(g: Groups, timestamp: float | None, line_no: int | None, raw: str | None) -> Event:
-            hostname, program, pid = g[frame : frame + 3]
-            count, ruser, rhost, user = g[pn : pn + 4]
-            return self._failure(
-                None,
-                None,
-                ruser,
-                rhost,
-                user,
-                int(count),
-                timestamp,
-                hostname,
-                program,
-                int(pid),
-                line_no,
-                raw,
-            )
-
-        def check_pass(
+        def more(
             g: Groups, timestamp: float | None, line_no: int | None, raw: str | None
-        ) -> Skip:
-            self.pattern = "pam.check_pass"
-            return NOT_RELEVANT
+        ) -> Event | Skip:
+            _, _, _, _, hostname, program, pid, count, ruser, rhost, user = g
+            if count is None:
+                self.pattern = "pam.other"
+                return NOT_RELEVANT
+            self.pattern = "pam.more_failures"
+            if not user:
+                user = ruser or None
+            if rhost:
+                ip, name = memo.get(rhost) or split(rhost)
+            else:
+                ip = name = None
+            event = new_event(Event)
+            init_event(
+                event,
+                timestamp,
+                AUTH_FAILURE,
+                FAILURE,
+                ACTION,
+                ip,
+                name,
+                None,
+                user,
+                hostname,
+                program,
+                int(pid),
+                int(count),
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                "more PAM authentication failures",
+                DATASET,
+                line_no,
+                raw,
+            )
+            return event
 
-        def other(g: Groups, timestamp: float | None, line_no: int | None, raw: str | None) -> Skip:
-            self.pattern = "pam.other"
-            return NOT_RELEVANT
-
-        return {"pm": failure, "pn": more, "pc": check_pass, "pi": other}
+        return {"pam_": module, "PAM ": more}
 
     def _other(self, message: str) -> Skip:
         """PAM lines that are understood but are not failures."""
@@ -256,6 +305,12 @@ class PamMessages:
         else:
             self.pattern = "pam.other"
         return NOT_RELEVANT
+
+
+def _failure_reason(module: str, context: str | None) -> str:
+    """``pam_unix authentication failure (sshd:auth)``: the module, and its context if any."""
+    reason = f"{module} authentication failure"
+    return f"{reason} ({context})" if context else reason
 
 
 __all__ = ["ACTION", "DATASET", "PATTERNS", "PamMessages"]

@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any, Final, TypeVar
 
 from soc.events import (
@@ -132,29 +133,51 @@ PATTERNS: Final[tuple[str, ...]] = (
 
 _S: Final = re.DOTALL
 
-#: The shapes of nearly every sshd line of a brute force, for the framing's one-pass
-#: expression (``SyslogParser``), which names its framing groups ``host``, ``prog``
-#: and ``pid``. Each alternative ends with an empty marker group whose name
-#: (``Match.lastgroup``) picks its builder; what an alternative accepts is a subset
-#: of what the general expressions below accept, giving the same event.
-FAST_MESSAGE: Final = (
-    r"(?:Failed (?P<fa_method>\S+) for (?P<fa_inv>invalid user )?(?P<fa_user>\S*)"
-    r" from (?P<fa_addr>\S+) port (?P<fa_port>[0-9]{1,5}) ssh2(?P<fa>)(?(fa_inv)\Z|(?:\Z|: ))"
-    r"|Invalid user (?P<iu_user>\S*) from (?P<iu_addr>\S+) port (?P<iu_port>[0-9]{1,5})(?P<iu>)\Z"
-    r"|Accepted (?P<ac_method>\S+) for (?!invalid user )(?P<ac_user>\S+) from (?P<ac_addr>\S+)"
-    r" port (?P<ac_port>[0-9]{1,5}) ssh2(?P<ac>)(?:\Z|: )"
-    r"|(?:Connection closed by|Disconnected from)"
-    r"(?: (?P<cl_kind>invalid|authenticating) user (?P<cl_user>\S*))?"
-    r" (?P<cl_addr>[^\s\[]\S*) port (?P<cl_port>[0-9]{1,5})(?P<cl_pre> \[preauth\])?(?P<cl>)\Z"
-    r"|Received disconnect from (?P<rd_addr>\S+) port (?P<rd_port>[0-9]{1,5}):11: [^\[\]]*"
-    r"(?P<rd_pre> \[preauth\])?(?P<rd>)\Z"
-    r"|(?:error: )?maximum authentication attempts exceeded for (?P<mx_inv>invalid user )?"
-    r"(?P<mx_user>\S*) from (?P<mx_addr>\S+) port (?P<mx_port>[0-9]{1,5}) ssh2 \[preauth\]"
-    r"(?P<mx>)\Z"
-    r"|Disconnecting (?:invalid|authenticating) user \S* \S+ port [0-9]{1,5}:"
-    r" Too many authentication failures \[preauth\](?P<dt>)\Z"
-    r")"
+#: The message shapes of nearly every sshd line of a brute force, by the first four
+#: characters of the message: ``SyslogParser`` puts each after its framing expression
+#: (which has :data:`FRAME_GROUPS` groups) to read a line in one match, the "fast lane",
+#: and hands the match's ``groups()`` to the builder of the same key
+#: (``SshdMessages.fast_builders``). What an expression accepts is a subset of what the
+#: general path accepts, giving the same event: either a shape of the general
+#: expressions below, built the same way, or a whole message of one first word, handed
+#: to that word's handler. Anything else takes the general path.
+FAST_MESSAGES: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "Fail": r"Failed (\S+) for (?P<fa_inv>invalid user )?(\S*) from (\S+)"
+        r" port ([0-9]{1,5}) ssh2(?(fa_inv)\Z|(?:\Z|: ))",
+        "Inva": r"Invalid user (\S*) from (\S+) port ([0-9]{1,5})\Z",
+        "Acce": r"Accepted (\S+) for (?!invalid user )(\S+) from (\S+) port ([0-9]{1,5}) ssh2"
+        r"(?:\Z|: )",
+        # The address group is None for the last alternative, "Disconnecting … user".
+        **dict.fromkeys(
+            ("Conn", "Disc"),
+            r"(?:(?:Connection (?:closed|reset) by|Disconnected from)"
+            r"(?: (invalid|authenticating) user (\S*))? ([^\s\[]\S*) port ([0-9]{1,5})"
+            r"( \[preauth\])?"
+            r"|Disconnecting (?:invalid|authenticating) user \S* \S+ port [0-9]{1,5}:"
+            r" Too many authentication failures \[preauth\])\Z",
+        ),
+        "Rece": r"Received disconnect from (\S+) port ([0-9]{1,5}):11: [^\[\]]*"
+        r"( \[preauth\])?\Z",
+        # The last group is the message after "error: " for "kex_exchange_identification:".
+        **dict.fromkeys(
+            ("erro", "maxi"),
+            r"(?:(?:error: )?maximum authentication attempts exceeded for (invalid user )?(\S*)"
+            r" from (\S+) port ([0-9]{1,5}) ssh2 \[preauth\]"
+            r"|error: (kex_exchange_identification:(?: .*)?))\Z",
+        ),
+        "Unab": r"(Unable(?: .*)?)\Z",
+        "bann": r"(banner(?: .*)?)\Z",
+    }
 )
+#: Groups of the framing before a fast message's: the traditional stamp; the RFC 3339
+#: stamp, its fraction and offset; host, program, PID.
+FRAME_GROUPS: Final = 7
+# The fast lane builds an event as object.__new__(Event) and a plain call of
+# Event.__init__: the very object Event(...) makes, without type.__call__'s detour
+# through C (which costs a tenth of a line). That holds while Event has no __new__.
+if Event.__new__ is not object.__new__:  # pragma: no cover
+    raise ImportError("Event defines __new__: the fast lane must call Event(...)")
 
 # "Failed <method> for <valid user> from <host> [port N] [sshN][: auth info]".
 _FAILED_VALID_RE: Final = re.compile(
@@ -291,18 +314,10 @@ _INVALID_REASONS: Final = {
     method: f"failed {method} for invalid user" for method in _METHOD_PATTERN
 }
 
-#: A lane match's ``groups()``.
+#: A fast-lane match's ``groups()``: :data:`FRAME_GROUPS` of the framing, then the message's.
 Groups = tuple[Any, ...]
-#: Builds the event of one fast alternative: (groups, timestamp, line number, raw).
+#: Builds the event of one fast message shape: (groups, timestamp, line number, raw).
 FastBuilder = Callable[[Groups, float | None, int | None, str | None], Event | Skip]
-
-
-def group_run(index: Mapping[str, int], *names: str) -> int:
-    """The 0-based position in ``groups()`` of ``names``, which must be consecutive."""
-    start = index[names[0]]
-    if [index[name] for name in names] != list(range(start, start + len(names))):
-        raise ValueError(f"lane groups {names} are not consecutive")
-    return start - 1
 
 
 Handler = Callable[
@@ -752,46 +767,44 @@ class SshdMessages:
             raw,
         )
 
-    # --- the fast shapes (FAST_MESSAGE) ---------------------------------------------
+    # --- the fast lane --------------------------------------------------------------
 
-    def fast_builders(self, index: Mapping[str, int]) -> dict[str, FastBuilder]:
-        """The builder of each ``FAST_MESSAGE`` alternative, by its marker group.
+    def fast_builders(self) -> dict[str, FastBuilder]:
+        """The builder of each :data:`FAST_MESSAGES` shape, by the same key.
 
-        ``index`` is the lane expression's ``groupindex``. A builder gets the match's
-        ``groups()`` and slices them by position (cheaper than asking the match for
-        each group): the framing's ``host``, ``prog`` and ``pid`` are consecutive, and
-        so are the groups of each alternative.
+        A builder gets the line's match ``groups()`` (the framing's, then the
+        message's) and builds the event the general handler would build, with the
+        per-connection bookkeeping inlined and everything it needs bound to locals.
         """
-        frame = group_run(index, "host", "prog", "pid")
-        fa = group_run(index, "fa_method", "fa_inv", "fa_user", "fa_addr", "fa_port")
-        iu = group_run(index, "iu_user", "iu_addr", "iu_port")
-        ac = group_run(index, "ac_method", "ac_user", "ac_addr", "ac_port")
-        cl = group_run(index, "cl_kind", "cl_user", "cl_addr", "cl_port", "cl_pre")
-        rd = group_run(index, "rd_addr", "rd_port", "rd_pre")
-        mx = group_run(index, "mx_inv", "mx_user", "mx_addr", "mx_port")
-        addresses, memo, seen = self._addresses, self._memo, self._seen
+        memo, split = self._memo, self._addresses.split
+        seen, waiting = self._seen, self._waiting
+        stateful = self._stateful
+        reasons, invalid_reasons, method_patterns = _REASONS, _INVALID_REASONS, _METHOD_PATTERN
+        closed_reasons = _CLOSED_REASONS
+        new_event, init_event = object.__new__, Event.__init__  # see FRAME_GROUPS
 
         def failed(
             g: Groups, timestamp: float | None, line_no: int | None, raw: str | None
         ) -> Event:
             # _failure's body again, minus a call: this is the line of a brute force.
-            hostname, program, pid_text = g[frame : frame + 3]
-            method, invalid, user, address, port_text = g[fa : fa + 5]
+            _, _, _, _, hostname, program, pid_text, method, invalid, user, address, port_text = g
             pid = int(pid_text)
             if invalid is None:
                 kind = AUTH_FAILURE
-                reason = _REASONS.get(method) or f"failed {method}"
+                reason = reasons.get(method) or f"failed {method}"
             else:
                 kind = INVALID_USER
-                reason = _INVALID_REASONS.get(method) or f"failed {method} for invalid user"
-            self.pattern = _METHOD_PATTERN.get(method, "sshd.failed_other")
-            if self._stateful:
+                reason = invalid_reasons.get(method) or f"failed {method} for invalid user"
+            self.pattern = method_patterns.get(method, "sshd.failed_other")
+            if stateful:
                 seen[pid] = (hostname, address, port_text)
                 if len(seen) > MAX_CONNECTIONS:
                     _trim(seen)
-            ip, name = memo.get(address) or addresses.split(address)
+            ip, name = memo.get(address) or split(address)
             port = int(port_text)
-            return Event(
+            event = new_event(Event)
+            init_event(
+                event,
                 timestamp,
                 kind,
                 FAILURE,
@@ -816,21 +829,54 @@ class SshdMessages:
                 line_no,
                 raw,
             )
+            return event
 
         def invalid_user(
             g: Groups, timestamp: float | None, line_no: int | None, raw: str | None
         ) -> Event:
-            hostname, program, pid = g[frame : frame + 3]
-            user, address, port = g[iu : iu + 3]
-            return self._invalid(
-                user, address, port, timestamp, hostname, program, int(pid), line_no, raw
+            # _invalid, inlined.
+            _, _, _, _, hostname, program, pid_text, user, address, port_text = g
+            pid = int(pid_text)
+            self.pattern = "sshd.invalid_user"
+            if stateful:
+                seen[pid] = (hostname, address, port_text)
+                if len(seen) > MAX_CONNECTIONS:
+                    _trim(seen)
+            ip, name = memo.get(address) or split(address)
+            port = int(port_text)
+            event = new_event(Event)
+            init_event(
+                event,
+                timestamp,
+                INVALID_USER,
+                FAILURE,
+                ACTION_LOGIN,
+                ip,
+                name,
+                port if port <= 65535 else None,
+                user,
+                hostname,
+                program,
+                pid,
+                1,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                "invalid user",
+                DATASET,
+                line_no,
+                raw,
             )
+            return event
 
         def accepted(
             g: Groups, timestamp: float | None, line_no: int | None, raw: str | None
         ) -> Event:
-            hostname, program, pid = g[frame : frame + 3]
-            method, user, address, port = g[ac : ac + 4]
+            _, _, _, _, hostname, program, pid, method, user, address, port = g
             return self._success(
                 method, user, address, port, timestamp, hostname, program, int(pid), line_no, raw
             )
@@ -838,72 +884,189 @@ class SshdMessages:
         def closed(
             g: Groups, timestamp: float | None, line_no: int | None, raw: str | None
         ) -> Event | Skip:
-            hostname, program, pid = g[frame : frame + 3]
-            user_kind, user, address, port, preauth = g[cl : cl + 5]
-            return self._closing(
-                user_kind,
-                user,
-                address,
-                port,
-                preauth is not None,
+            # _closing, inlined; and "Disconnecting … Too many authentication failures".
+            _, _, _, _, hostname, program, pid_text, who, user, address, port_text, preauth = g
+            if address is None:
+                # sshd logged "maximum authentication attempts exceeded" just before.
+                self.pattern = "sshd.too_many_failures_disconnect"
+                return NOT_RELEVANT
+            self.pattern = "sshd.connection_closed" if preauth is None else "sshd.closed_preauth"
+            pid = int(pid_text)
+            if stateful:
+                # The connection ends: report what waited for its address.
+                seen.pop(pid, None)
+                if waiting:
+                    settled = self._settle(
+                        self._forget_waiting(hostname, pid),
+                        address,
+                        port_text,
+                        timestamp,
+                        hostname,
+                        program,
+                        pid,
+                        line_no,
+                        raw,
+                    )
+                    if settled is not None:
+                        return settled
+            if preauth is None:
+                return NOT_RELEVANT
+            ip, name = memo.get(address) or split(address)
+            port = int(port_text)
+            event = new_event(Event)
+            init_event(
+                event,
                 timestamp,
+                PREAUTH,
+                UNKNOWN,
+                ACTION_CONNECTION,
+                ip,
+                name,
+                port if port <= 65535 else None,
+                user,
                 hostname,
                 program,
-                int(pid),
+                pid,
+                1,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                closed_reasons[who],
+                DATASET,
                 line_no,
                 raw,
             )
+            return event
 
         def received(
             g: Groups, timestamp: float | None, line_no: int | None, raw: str | None
         ) -> Event | Skip:
-            hostname, program, pid = g[frame : frame + 3]
-            address, port, preauth = g[rd : rd + 3]
-            return self._disconnect(
-                address,
-                port,
-                preauth is not None,
+            # _disconnect, inlined.
+            _, _, _, _, hostname, program, pid_text, address, port_text, preauth = g
+            self.pattern = "sshd.disconnected" if preauth is None else "sshd.disconnect_preauth"
+            pid = int(pid_text)
+            if stateful:
+                seen.pop(pid, None)
+                if waiting:
+                    settled = self._settle(
+                        self._forget_waiting(hostname, pid),
+                        address,
+                        port_text,
+                        timestamp,
+                        hostname,
+                        program,
+                        pid,
+                        line_no,
+                        raw,
+                    )
+                    if settled is not None:
+                        return settled
+            if preauth is None:
+                return NOT_RELEVANT
+            ip, name = memo.get(address) or split(address)
+            port = int(port_text)
+            event = new_event(Event)
+            init_event(
+                event,
                 timestamp,
+                PREAUTH,
+                UNKNOWN,
+                ACTION_CONNECTION,
+                ip,
+                name,
+                port if port <= 65535 else None,
+                None,
                 hostname,
                 program,
-                int(pid),
+                pid,
+                1,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                "client disconnected before authentication",
+                DATASET,
                 line_no,
                 raw,
             )
+            return event
 
         def exceeded(
             g: Groups, timestamp: float | None, line_no: int | None, raw: str | None
-        ) -> Event:
-            hostname, program, pid = g[frame : frame + 3]
-            invalid, user, address, port = g[mx : mx + 4]
-            return self._exceeded(
-                invalid is not None,
-                user,
-                address,
-                port,
+        ) -> Event | Skip:
+            # _exceeded, inlined; and "error: kex_exchange_identification: …".
+            _, _, _, _, hostname, program, pid_text, invalid, user, address, port_text, kex = g
+            pid = int(pid_text)
+            if kex is not None:
+                return self._kex(kex, timestamp, hostname, program, pid, line_no, raw)
+            self.pattern = "sshd.max_auth_attempts"
+            if stateful:
+                seen[pid] = (hostname, address, port_text)
+                if len(seen) > MAX_CONNECTIONS:
+                    _trim(seen)
+            ip, name = memo.get(address) or split(address)
+            port = int(port_text)
+            event = new_event(Event)
+            init_event(
+                event,
                 timestamp,
+                AUTH_FAILURE if invalid is None else INVALID_USER,
+                FAILURE,
+                ACTION_LOGIN,
+                ip,
+                name,
+                port if port <= 65535 else None,
+                user,
                 hostname,
                 program,
-                int(pid),
+                pid,
+                1,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                "maximum authentication attempts exceeded",
+                DATASET,
                 line_no,
                 raw,
             )
+            return event
 
-        def too_many_disconnect(
+        def unable(
             g: Groups, timestamp: float | None, line_no: int | None, raw: str | None
-        ) -> Skip:
-            self.pattern = "sshd.too_many_failures_disconnect"
-            return NOT_RELEVANT
+        ) -> Event | Skip:
+            _, _, _, _, hostname, program, pid, message = g
+            return self._unable(message, timestamp, hostname, program, int(pid), line_no, raw)
 
-        return {
-            "fa": failed,
-            "iu": invalid_user,
-            "ac": accepted,
-            "cl": closed,
-            "rd": received,
-            "mx": exceeded,
-            "dt": too_many_disconnect,
+        def banner(
+            g: Groups, timestamp: float | None, line_no: int | None, raw: str | None
+        ) -> Event | Skip:
+            _, _, _, _, hostname, program, pid, message = g
+            return self._banner(message, timestamp, hostname, program, int(pid), line_no, raw)
+
+        builders: dict[str, FastBuilder] = {
+            "Fail": failed,
+            "Inva": invalid_user,
+            "Acce": accepted,
+            "Conn": closed,
+            "Disc": closed,
+            "Rece": received,
+            "erro": exceeded,
+            "maxi": exceeded,
+            "Unab": unable,
+            "bann": banner,
         }
+        return builders
 
     def _accepted(
         self,

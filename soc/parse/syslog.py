@@ -27,13 +27,15 @@ file read after the fact (reference = its mtime) gets December lines in last yea
 January lines in this one, and a live stream crossing New Year moves on to the next
 year. Stamps without an offset are in ``ParseConfig.timezone``.
 
-The hot path: the sshd and PAM lines that make up a brute force are matched, framing
-and message at once, by one anchored expression per framing (the "fast lane") whose
-alternative names its builder; stamps come from a memo keyed by their text (lines
-share their second); addresses from a memo too. Every other line takes the general
-path: a framing expression, a dictionary lookup by program, then by the message's
-first word, then one expression for the message family. The fast lane only accepts
-lines the general path reads the same way (a property test checks it).
+The hot path, the "fast lane": the sshd and PAM lines that make up a brute force are
+read in one match each, framing and message at once. The message's first four
+characters pick the expression of its shape (``FAST_MESSAGES`` of
+:mod:`soc.parse.sshd` and :mod:`soc.parse.pam`) and the builder that makes its event
+(their ``fast_builders``); stamps come from a memo keyed by their text (lines share
+their second), addresses from a memo too. Every other line takes the general path: a
+framing expression, a dictionary lookup by program, then by the message's first word,
+then one expression for the message family. The fast lane only accepts lines the
+general path reads the same way (a property test checks it).
 """
 
 from __future__ import annotations
@@ -41,7 +43,9 @@ from __future__ import annotations
 import calendar
 import re
 import time
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from types import MappingProxyType
 from typing import Final, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -86,22 +90,28 @@ _ISO_STAMP: Final = (
     r"([0-9]{4}-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9])(\.[0-9]{1,9})?"
     r"(Z|[+-][0-9][0-9](?::?[0-9][0-9])?)? "
 )
-_HOST: Final = r"(?P<host>[^\s\[\]<](?:[^\s\[\]]*[^\s\[\]:])?) "
-_TAG: Final = r"(?P<prog>[^\s\[\]:]+)(?:\[(?P<pid>[0-9]{1,10})\])?: "
+# A host name (no "[", "]" or whitespace; not "<" first, not ":" last unless it is one
+# character), after the stamp's space: possessive, so a line is scanned once.
+_HOST: Final = r"([^\s\[\]<][^\s\[\]]*+(?<!\S:)) "
+_TAG: Final = r"([^\s\[\]:]++)(?:\[([0-9]{1,10})\])?: "
 _TRADITIONAL_FAST_RE: Final = re.compile(_TRADITIONAL_STAMP + _HOST + _TAG)
 _ISO_FAST_RE: Final = re.compile(_ISO_STAMP + _HOST + _TAG)
-# One pass over framing and message for the sshd lines that make up a brute force:
-# the same framing expressions, sshd's tag, and the fast message shapes.
-_SSHD_TAG: Final = r"(?P<prog>sshd|sshd-session|sshd-auth)\[(?P<pid>[0-9]{1,10})\]: "
-_LANE_MESSAGES: Final = f"(?:{sshd.FAST_MESSAGE}|{pam.FAST_MESSAGE})"
-# Two empty groups after the traditional stamp give both lanes the same group numbers
-# (the ISO stamp has three), so one set of builders slices either lane's groups().
-_TRADITIONAL_LANE_RE: Final = re.compile(
-    _TRADITIONAL_STAMP[:-1] + "()() " + _HOST + _SSHD_TAG + _LANE_MESSAGES
+# The fast lane: one expression per sshd message shape reads a whole line, framing
+# (either stamp, sshd's tag with a PID) and message, so a line costs one match.
+_LANE_FRAME: Final = (
+    f"(?:{_TRADITIONAL_STAMP[:-1]}|{_ISO_STAMP[:-1]}) {_HOST}"
+    r"(sshd|sshd-session|sshd-auth)\[([0-9]{1,10})\]: "
 )
-_ISO_LANE_RE: Final = re.compile(_ISO_STAMP + _HOST + _SSHD_TAG + _LANE_MESSAGES)
-if _ISO_LANE_RE.groupindex != _TRADITIONAL_LANE_RE.groupindex:  # pragma: no cover
-    raise ImportError("the two lanes must number their groups alike")
+if re.compile(_LANE_FRAME).groups != sshd.FRAME_GROUPS:  # pragma: no cover
+    raise ImportError("the fast lane's framing groups are not the builders'")
+if sshd.FAST_MESSAGES.keys() & pam.FAST_MESSAGES.keys():  # pragma: no cover
+    raise ImportError("sshd and PAM fast messages claim the same first characters")
+_LANES: Final[Mapping[str, Callable[[str], re.Match[str] | None]]] = MappingProxyType(
+    {
+        key: re.compile(_LANE_FRAME + message).match
+        for key, message in (*sshd.FAST_MESSAGES.items(), *pam.FAST_MESSAGES.items())
+    }
+)
 # Everything else, piece by piece.
 _TRADITIONAL_RE: Final = re.compile(
     r"([A-Z][a-z][a-z]) +(\d{1,2}) (?:(\d{4}) )?(\d\d):(\d\d):(\d\d)(\.\d{1,9})?(?: +|\Z)", _A
@@ -151,6 +161,7 @@ class Stamps:
         "_hours",
         "_iso",
         "_memo_reference",
+        "_minutes",
         "_year",
         "_zone",
         "reference",
@@ -164,8 +175,10 @@ class Stamps:
         self._memo_reference = reference_time
         #: Epoch by traditional stamp text; read directly on the hot path.
         self.traditional_memo: dict[str, float] = {}
-        # Epoch of the hour by "Nov 21 23": a new second then costs two int() calls.
+        # Epoch of the hour by "Nov 21 23", and of the minute by "Nov 21 23:14" (the
+        # hour's plus its minutes): a new second then costs one int() call.
         self._hours: dict[str, float] = {}
+        self._minutes: dict[str, float] = {}
         self._iso: dict[str, float] = {}
 
     def _local(self, y: int, mo: int, d: int, h: int, mi: int, s: int) -> float | None:
@@ -198,6 +211,7 @@ class Stamps:
         if len(memo) >= _STAMP_MEMO_SIZE or self.reference - self._memo_reference > 30 * _DAY:
             self.traditional_memo.clear()
             self._hours.clear()
+            self._minutes.clear()
             self._iso.clear()
             self._memo_reference = self.reference
         memo[key] = epoch
@@ -206,25 +220,28 @@ class Stamps:
         """``Nov 21 23:14:28`` (one or two spaces before the day) to epoch seconds."""
         epoch = self.traditional_memo.get(stamp)
         if epoch is None:
-            minute, second = int(stamp[-5:-3]), int(stamp[-2:])
-            if minute > 59 or second > 60:
+            second = int(stamp[-2:])
+            if second > 60:
                 return None
-            hour_key = stamp[:-6]
-            hour = self._hours.get(hour_key)
-            if hour is None:
-                month = _MONTHS.get(stamp[:3])
-                day = stamp[4:6].strip()
-                if month is None or not day.isdigit():
+            minute_key = stamp[:-3]
+            start = self._minutes.get(minute_key)
+            if start is None:
+                start = self._minute(stamp)
+                if start is None:
                     return None
-                hour = self._yearless(month, int(day), int(stamp[-8:-6]), 0, 0)
-                if hour is None:
-                    return None
-                self._remember(self._hours, hour_key, hour)
-            epoch = hour + minute * 60 + min(second, 59)
+                minutes = self._minutes
+                if len(minutes) >= _STAMP_MEMO_SIZE:
+                    minutes.clear()  # it only repeats the hours' sums
+                minutes[minute_key] = start
+            epoch = start + min(second, 59)
             if self._year is None and epoch > self.reference + _DAY:
                 # The hour fits the year but this second is past the limit: decide alone.
                 found = self._yearless(
-                    _MONTHS[stamp[:3]], int(stamp[4:6]), int(stamp[-8:-6]), minute, second
+                    _MONTHS[stamp[:3]],
+                    int(stamp[4:6]),
+                    int(stamp[-8:-6]),
+                    int(stamp[-5:-3]),
+                    second,
                 )
                 if found is None:
                     return None
@@ -232,6 +249,24 @@ class Stamps:
             self._remember(self.traditional_memo, stamp, epoch)
         self.reference = max(self.reference, epoch)
         return epoch
+
+    def _minute(self, stamp: str) -> float | None:
+        """Epoch of the start of a traditional stamp's minute, None if there is none."""
+        minute = int(stamp[-5:-3])
+        if minute > 59:
+            return None
+        hour_key = stamp[:-6]
+        hour = self._hours.get(hour_key)
+        if hour is None:
+            month = _MONTHS.get(stamp[:3])
+            day = stamp[4:6].strip()
+            if month is None or not day.isdigit():
+                return None
+            hour = self._yearless(month, int(day), int(stamp[-8:-6]), 0, 0)
+            if hour is None:
+                return None
+            self._remember(self._hours, hour_key, hour)
+        return hour + minute * 60
 
     def traditional_parts(self, m: re.Match[str]) -> float | None:
         """Epoch of a :data:`_TRADITIONAL_RE` match (optional year and fraction)."""
@@ -443,40 +478,49 @@ class SyslogParser:
         self._traditional_memo = self._stamps.traditional_memo
         self._keep_raw = config.keep_raw
         self._previous: Event | Skip = BLANK
-        index = _TRADITIONAL_LANE_RE.groupindex
-        self._lane = {
-            **self._router.sshd.fast_builders(index),
-            **self._router.pam.fast_builders(index),
+        builders = {
+            **self._router.sshd.fast_builders(),
+            **self._router.pam.fast_builders(),
         }
+        #: The fast lane's expression and builder, by the message's first characters.
+        self._lane = {key: (match, builders[key]) for key, match in _LANES.items()}
+        # Where the message began in the last line the lane read (a guess).
+        self._message_start = 0
         #: Off only to check that the fast lane and the general path agree.
         self.fast_lane = True
 
     def parse(self, text: str, line_no: int | None = None) -> Event | Skip:
         """Parse one line (without its terminator)."""
         if self.fast_lane:
-            m = _TRADITIONAL_LANE_RE.match(text)
-            if m is not None:
+            # The message's first four characters pick the lane's expression. The
+            # message starts where it did in the last lane line (same host, a PID of
+            # the same length), or else after the first "]" (in any line the lane
+            # accepts, the one closing the tag's PID); the match checks the guess.
+            lanes = self._lane
+            start = self._message_start
+            lane = lanes.get(text[start : start + 4])
+            m = None if lane is None else lane[0](text)
+            if m is None:
+                found = text.find("]", 16) + 3
+                if found != start:
+                    lane = lanes.get(text[found : found + 4])
+                    if lane is not None:
+                        m = lane[0](text)
+                        if m is not None:
+                            self._message_start = found
+            if m is not None and lane is not None:
                 groups = m.groups()
                 stamp = groups[0]
-                timestamp = self._traditional_memo.get(stamp) or self._stamps.traditional(stamp)
+                if stamp is not None:
+                    timestamp = self._traditional_memo.get(stamp)
+                    if timestamp is None:
+                        timestamp = self._stamps.traditional(stamp)
+                else:
+                    timestamp = self._stamps.iso(groups[1], groups[2], groups[3])
                 if timestamp is None:
-                    self._previous = BAD_TIMESTAMP
-                    return BAD_TIMESTAMP
-                result = self._lane[m.lastgroup](  # type: ignore[index]
-                    groups, timestamp, line_no, text if self._keep_raw else None
-                )
-                self._previous = result
-                return result
-            m = _ISO_LANE_RE.match(text)
-            if m is not None:
-                groups = m.groups()
-                timestamp = self._stamps.iso(groups[0], groups[1], groups[2])
-                if timestamp is None:
-                    self._previous = BAD_TIMESTAMP
-                    return BAD_TIMESTAMP
-                result = self._lane[m.lastgroup](  # type: ignore[index]
-                    groups, timestamp, line_no, text if self._keep_raw else None
-                )
+                    result: Event | Skip = BAD_TIMESTAMP
+                else:
+                    result = lane[1](groups, timestamp, line_no, text if self._keep_raw else None)
                 self._previous = result
                 return result
         m = _TRADITIONAL_FAST_RE.match(text)
@@ -499,26 +543,28 @@ class SyslogParser:
             if timestamp is None:
                 self._previous = BAD_TIMESTAMP
                 return BAD_TIMESTAMP
+        end = m.end()
+        raw = text if self._keep_raw else None
         target = self._programs.get(program)
         if target is not None:
             result = target.parse(
-                text[m.end() :],
+                text[end:],
                 timestamp,
                 hostname,
                 program,
                 None if pid is None else int(pid),
                 line_no,
-                text if self._keep_raw else None,
+                raw,
             )
         else:
             result = self._router.route(
                 program,
                 None if pid is None else int(pid),
-                text[m.end() :],
+                text[end:],
                 timestamp,
                 hostname,
                 line_no,
-                text if self._keep_raw else None,
+                raw,
             )
         self._previous = result
         return result

@@ -18,7 +18,7 @@ from soc.acquire.base import MAX_LINE_BYTES
 from soc.events import INVALID_USER, KINDS, Event
 from soc.parse import FORMATS, FormatParser, make_parser
 from soc.parse.base import ParseConfig, Skip
-from soc.parse.syslog import SyslogParser
+from soc.parse.syslog import _LANES, SyslogParser
 
 REFERENCE = 1763766868.0  # 2025-11-21T23:14:28Z
 FORMAT_NAMES = sorted(FORMATS)
@@ -85,6 +85,29 @@ TEMPLATES = [
     "AllowUsers",
     "Nov 21 23:14:28 host kernel: [UFW BLOCK] IN=eth0 OUT= SRC={addr} DST=10.0.0.1 LEN=60 "
     "PROTO=TCP SPT={port} DPT=22 {user}",
+    # Every other shape the fast lane reads, and lines it must leave to the general path.
+    "Nov 21 23:14:28 host sshd[42]: Connection reset by {addr} port {port}",
+    "Nov 21 23:14:28 host sshd[42]: Connection closed by {addr} port {port} [preauth]",
+    "Nov 21 23:14:28 host sshd[42]: Connection from {addr} port {port} on 10.0.0.1 port 22",
+    "Nov 21 23:14:28 host sshd[42]: Accepted publickey for {user} from {addr} port {port} ssh2: "
+    "RSA SHA256:{user}",
+    "Nov 21 23:14:28 host sshd[42]: maximum authentication attempts exceeded for invalid user "
+    "{user} from {addr} port {port} ssh2 [preauth]",
+    "Nov 21 23:14:28 host sshd[42]: Disconnecting invalid user {user} {addr} port {port}: "
+    "Too many authentication failures [preauth]",
+    "Nov 21 23:14:28 host sshd[42]: Disconnecting: Too many authentication failures [preauth]",
+    "Nov 21 23:14:28 host sshd[42]: error: kex_exchange_identification: {user}",
+    "Nov 21 23:14:28 host sshd[42]: error: kex_exchange_identification: read: Connection reset "
+    "by peer",
+    "Nov 21 23:14:28 host sshd[42]: Unable to negotiate with {addr} port {port}: no matching "
+    "host key type found. Their offer: {user} [preauth]",
+    "Nov 21 23:14:28 host sshd[42]: banner exchange: Connection from {addr} port {port}: {user}",
+    "Nov 21 23:14:28 host sshd[42]: pam_unix({user}): check pass; user unknown",
+    "Nov 21 23:14:28 host sshd[42]: PAM service({user}) ignoring max retries; {port} > 3",
+    "Nov 21 23:14:28 host sshd-auth[{port}]: Received disconnect from {addr} port 22:11: Bye Bye",
+    "Nov 21 23:14:28 {user} sshd[42]: Failed password for root from {addr} port {port} ssh2",
+    "Nov {port} 23:14:28 host sshd[42]: Invalid user {user} from {addr} port 22",
+    "2025-11-21T23:14:28.123456-05:00 {user} sshd[{port}]: Disconnected from {addr} port 22",
 ]
 
 users = st.one_of(st.sampled_from(HOSTILE_USERS), st.text(max_size=60))
@@ -207,7 +230,14 @@ def test_hostile_user_verbatim_through_the_journal(user: str) -> None:
     assert result.source_ip == "203.0.113.5"
 
 
-@settings(max_examples=400, deadline=None)
+def test_templates_reach_every_shape_of_the_fast_lane() -> None:
+    # The agreement tests below only mean something if the lane reads every shape.
+    plain = [t.format(user="admin", addr="203.0.113.5", port="22") for t in TEMPLATES]
+    reached = {key for key, match in _LANES.items() for text in plain if match(text)}
+    assert reached == set(_LANES)
+
+
+@settings(max_examples=800, deadline=None)
 @given(
     template=st.sampled_from(TEMPLATES),
     user=users,
@@ -225,3 +255,59 @@ def test_fast_lane_and_general_path_agree(template: str, user: str, addr: str, p
     else:
         assert a is b
     assert fast.which(text) == general.which(text)
+
+
+# One connection's lines, for the stream test: failures waiting for an address, the
+# lines that give or settle it, and the ones that end it.
+CONNECTION_MESSAGES = [
+    "Disconnecting: Too many authentication failures [preauth]",
+    "error: kex_exchange_identification: read: Connection reset by peer",
+    "Unable to negotiate a key exchange method [preauth]",
+    "Connection from {addr} port {port} on 10.0.0.1 port 22",
+    "Failed password for {user} from {addr} port {port} ssh2",
+    "Invalid user {user} from {addr} port {port}",
+    "Accepted password for {user} from {addr} port {port} ssh2",
+    "error: maximum authentication attempts exceeded for {user} from {addr} port {port} ssh2 "
+    "[preauth]",
+    "Connection closed by {addr} port {port} [preauth]",
+    "Connection closed by {addr} port {port}",
+    "Connection reset by {addr} port {port}",
+    "Disconnected from authenticating user {user} {addr} port {port} [preauth]",
+    "Received disconnect from {addr} port {port}:11: Bye Bye [preauth]",
+    "Received disconnect from {addr} port {port}:11: Bye Bye",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    lines=st.lists(
+        st.tuples(
+            st.sampled_from(CONNECTION_MESSAGES),
+            st.one_of(st.sampled_from(["root", "admin", "a b"]), users),
+            st.one_of(
+                st.sampled_from(["203.0.113.5", "2001:db8::5", "scanner.example"]), addresses
+            ),
+            st.one_of(st.sampled_from(["22", "4242", "99999"]), ports),
+            # Mostly one connection on one host, so its lines meet.
+            st.sampled_from(["sshd[42]"] * 3 + ["sshd-session[123456]", "sshd"]),
+            st.sampled_from(["host"] * 3 + ["web-01.example"]),
+        ),
+        min_size=1,
+        max_size=40,
+    )
+)
+def test_fast_lane_and_general_path_agree_along_a_stream(
+    lines: list[tuple[str, str, str, str, str, str]],
+) -> None:
+    # Per-connection memory (a failure waiting for its address, settled by the closing
+    # line) and the lane's guess of where a message starts carry from line to line.
+    fast = SyslogParser(ParseConfig(timezone="UTC"), REFERENCE)
+    general = SyslogParser(ParseConfig(timezone="UTC"), REFERENCE)
+    general.fast_lane = False
+    for number, (message, user, addr, port, tag, host) in enumerate(lines, 1):
+        text = f"Nov 21 23:14:28 {host} {tag}: " + message.format(user=user, addr=addr, port=port)
+        a, b = fast.parse(text, number), general.parse(text, number)
+        if isinstance(a, Event):
+            assert a == b, text
+        else:
+            assert a is b, text

@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from soc.errors import ParseError
 from soc.events import AUTH_FAILURE, FIREWALL_DROP, INVALID_USER, PREAUTH, Event
@@ -235,6 +237,28 @@ def test_stamp_memo_agrees_with_a_fresh_computation() -> None:
         assert fresh.traditional(text) == seen[text]
     assert stamps.traditional("Jun 30 23:59:61") is None
     assert stamps.traditional("Foo 30 23:59:59") is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    zone=st.sampled_from(["UTC", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe"]),
+    year=st.sampled_from([None, 2016, 2025]),
+    month=st.sampled_from(["Jan", "Feb", "Mar", "Oct", "Nov", "Dec", "Foo"]),
+    day=st.integers(1, 31),
+    hour=st.integers(0, 24),
+    minute=st.integers(0, 60),
+    seconds=st.lists(st.integers(0, 61), min_size=1, max_size=6),
+)
+def test_seconds_of_one_minute_agree_with_fresh_computations(
+    zone: str, year: int | None, month: str, day: int, hour: int, minute: int, seconds: list[int]
+) -> None:
+    # After the first, each second comes from the memo of its minute (and hour).
+    stamps = Stamps(zone_of(zone), year, REFERENCE)
+    for second in seconds:
+        text = f"{month} {day:2d} {hour:02d}:{minute:02d}:{second:02d}"
+        fresh = Stamps(zone_of(zone), year, stamps.reference)
+        assert stamps.traditional(text) == fresh.traditional(text), text
+        assert stamps.reference == fresh.reference, text
 
 
 def test_leap_second_is_clamped() -> None:
