@@ -1384,22 +1384,19 @@ class SshdMessages:
     ) -> Event | Skip:
         """``Received disconnect`` with an ordinary reason (11: Bye Bye, …)."""
         self.pattern = "sshd.disconnect_preauth" if preauth else "sshd.disconnected"
-        if pid is not None and self._stateful:
-            self._seen.pop(pid, None)
-            if self._waiting:
-                settled = self._settle(
-                    self._forget_waiting(hostname, pid),
-                    address,
-                    port,
-                    timestamp,
-                    hostname,
-                    program,
-                    pid,
-                    line_no,
-                    raw,
-                )
-                if settled is not None:
-                    return settled
+        settled = self._settle(
+            self._forget(hostname, pid),
+            address,
+            port,
+            timestamp,
+            hostname,
+            program,
+            pid,
+            line_no,
+            raw,
+        )
+        if settled is not None:
+            return settled
         if not preauth:
             return NOT_RELEVANT
         return self._event(
@@ -1488,23 +1485,20 @@ class SshdMessages:
     ) -> Event | Skip:
         """A connection closed, reset or disconnected by the client."""
         self.pattern = "sshd.closed_preauth" if preauth else "sshd.connection_closed"
-        if pid is not None and self._stateful:
-            # The connection ends: report what waited for its address (_forget, inlined).
-            self._seen.pop(pid, None)
-            if self._waiting:
-                settled = self._settle(
-                    self._forget_waiting(hostname, pid),
-                    address,
-                    port,
-                    timestamp,
-                    hostname,
-                    program,
-                    pid,
-                    line_no,
-                    raw,
-                )
-                if settled is not None:
-                    return settled
+        # The connection ends: report what waited for its address.
+        settled = self._settle(
+            self._forget(hostname, pid),
+            address,
+            port,
+            timestamp,
+            hostname,
+            program,
+            pid,
+            line_no,
+            raw,
+        )
+        if settled is not None:
+            return settled
         if not preauth:
             return NOT_RELEVANT
         return self._event(
