@@ -29,4 +29,12 @@ class ParseError(SocError):
 
 
 class StoreError(SocError):
-    """The store cannot be opened, migrated or written."""
+    """The store cannot be opened, migrated or written.
+
+    ``transient``: the database was unreachable or dropped the connection (a
+    restart, a network cut), so the same write may succeed if tried again.
+    """
+
+    def __init__(self, message: str, where: str | None = None, *, transient: bool = False) -> None:
+        super().__init__(message, where)
+        self.transient = transient

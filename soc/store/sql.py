@@ -40,7 +40,7 @@ from soc.errors import StoreError
 from soc.events import SEVERITIES, STATUSES, Incident, WindowStats
 
 #: Bumped whenever the schema changes; ``open_store`` migrates older stores.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: Evidence lines kept per incident when the caller does not say.
 DEFAULT_EVIDENCE_LIMIT = 20
@@ -234,6 +234,17 @@ _V2_TABLES = (
     export_outbox,
 )
 
+# --- version 3: settings the analyst tunes at run time ---------------------------------
+
+#: One row per tuned setting (``threshold``): the running engine picks changes up.
+tuning = sa.Table(
+    "tuning",
+    metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("value", JsonText, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
 # --- what the readers return -----------------------------------------------------------
 
 
@@ -395,9 +406,10 @@ class Transaction:
         The detector's figures (counts, users, last seen, severity, facts, closed)
         replace the stored ones; the analyst's status and notes are never
         overwritten by an update. ``incident.evidence`` lines not stored yet are
-        appended until the incident holds ``evidence_limit`` (the first ones are
-        kept). Sets ``incident.id`` and copies the stored status, notes and
-        ``opened_at`` back onto ``incident``.
+        added; past ``evidence_limit`` the incident keeps its first
+        ``evidence_limit // 2`` lines and the latest others. Sets ``incident.id``
+        and copies the stored status, notes and ``opened_at`` back onto
+        ``incident``.
         """
         conn = self.connection
         detector_hash = _digest(_clean(detector_key))
@@ -459,7 +471,7 @@ class Transaction:
             incident.opened_at = row.opened_at
         incident.id = incident_id
         incident.updated_at = figures["updated_at"]
-        if incident.evidence and stored < evidence_limit:
+        if incident.evidence and evidence_limit > 0:
             self._append_evidence(incident_id, stored, incident.evidence, evidence_limit)
         return incident_id
 
@@ -467,28 +479,39 @@ class Transaction:
         self, incident_id: int, stored: int, lines: Sequence[str], limit: int
     ) -> None:
         conn = self.connection
-        # A detector may hand over all its lines each time or only the new ones;
-        # lines already stored are skipped either way.
-        have = set(
-            conn.execute(sa.select(evidence.c.line).where(evidence.c.incident_id == incident_id))
+        # A detector may hand over all its lines each time or only the new ones.
+        # Kept: the first ``limit // 2`` lines ever stored and the latest others, so
+        # a long campaign shows how it began and what it does now.
+        old = list(
+            conn.execute(
+                sa.select(evidence.c.line)
+                .where(evidence.c.incident_id == incident_id)
+                .order_by(evidence.c.seq)
+            )
             .scalars()
             .all()
         )
-        rows: list[dict[str, Any]] = []
-        for line in lines:
-            if stored + len(rows) >= limit:
-                break
-            text = _clean(line)
-            if text in have:
-                continue
-            have.add(text)
-            rows.append({"incident_id": incident_id, "seq": stored + len(rows), "line": text})
+        merged = list(dict.fromkeys([*old, *(_clean(line) for line in lines)]))
+        if len(merged) > limit:
+            half = limit // 2
+            merged = merged[:half] + merged[len(merged) - (limit - half) :]
+        if merged == old:
+            return
+        keep = len(old) if merged[: len(old)] == old else 0
+        if keep < len(old):
+            conn.execute(evidence.delete().where(evidence.c.incident_id == incident_id))
+        rows = [
+            {"incident_id": incident_id, "seq": seq, "line": line}
+            for seq, line in enumerate(merged)
+            if seq >= keep
+        ]
         if rows:
             conn.execute(evidence.insert(), rows)
+        if len(merged) != stored:
             conn.execute(
                 incidents.update()
                 .where(incidents.c.id == incident_id)
-                .values(evidence_count=stored + len(rows))
+                .values(evidence_count=len(merged))
             )
 
     def save_windows(self, rows: Sequence[WindowStats]) -> None:
@@ -786,7 +809,12 @@ class SqlStore:
                     conn.exec_driver_sql("BEGIN IMMEDIATE")
                 yield conn
         except sa.exc.DBAPIError as exc:
-            raise StoreError(f"cannot write the store: {exc.orig}", where=self.url) from exc
+            transient = exc.connection_invalidated or isinstance(
+                exc, sa.exc.OperationalError | sa.exc.InterfaceError
+            )
+            raise StoreError(
+                f"cannot write the store: {exc.orig}", where=self.url, transient=transient
+            ) from exc
 
     @contextmanager
     def transaction(self, now: float = 0.0) -> Iterator[Transaction]:
@@ -1288,6 +1316,18 @@ class SqlStore:
             ).rowcount
         return {"window_aggregates": windows, "window_kinds": kinds, "export_outbox": delivered}
 
+    def set_tuning(self, name: str, value: Any, now: float) -> None:
+        """Record a setting the analyst tuned at run time (``None`` removes it)."""
+        with self._writing() as conn:
+            conn.execute(tuning.delete().where(tuning.c.name == name))
+            if value is not None:
+                conn.execute(tuning.insert().values(name=name, value=value, updated_at=now))
+
+    def tuning(self) -> dict[str, Any]:
+        """Every setting tuned at run time, by name."""
+        with self.engine.connect() as conn:
+            return {row.name: row.value for row in conn.execute(sa.select(tuning))}
+
     def close(self) -> None:
         """Release every connection (and delete a temporary in-memory store's file)."""
         self.engine.dispose()
@@ -1347,8 +1387,12 @@ def _to_v2(conn: Connection) -> None:
     metadata.create_all(conn, tables=list(_V2_TABLES))
 
 
+def _to_v3(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[tuning])
+
+
 #: (version reached, step) in order; each step must be safe to run again.
-_MIGRATIONS = ((2, _to_v2),)
+_MIGRATIONS = ((2, _to_v2), (3, _to_v3))
 
 # An arbitrary constant: the advisory lock that serialises migrations on PostgreSQL.
 _PG_MIGRATION_LOCK = 0x50C5_0001

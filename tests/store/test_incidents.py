@@ -103,22 +103,23 @@ def test_set_status_is_validated(store: SqlStore) -> None:
     assert store.get_incident(incident_id + 1000) is None
 
 
-def test_evidence_keeps_the_first_lines_up_to_the_limit(store: SqlStore) -> None:
+def test_evidence_keeps_the_first_lines_and_the_latest_up_to_the_limit(store: SqlStore) -> None:
     lines = [f"Nov 21 10:00:{i:02d} web01 sshd[1]: Failed password for root" for i in range(12)]
     with store.transaction() as tx:
         incident_id = tx.upsert_incident(make_incident(evidence=lines[:3]), "k", evidence_limit=5)
     assert store.evidence(incident_id) == lines[:3]
-    # a detector handing over every line it has so far: only the new ones are added
+    # a detector handing over every line it has so far: only the new ones are added,
+    # and past the limit the first half stays while the rest follows the latest lines
     with store.transaction() as tx:
         tx.upsert_incident(make_incident(evidence=lines[:8]), "k", evidence_limit=5)
-    assert store.evidence(incident_id) == lines[:5]
-    # full: later lines are dropped, the first ones stay
+    assert store.evidence(incident_id) == lines[:2] + lines[5:8]
+    # a detector handing over only its newest lines
     with store.transaction() as tx:
         tx.upsert_incident(make_incident(evidence=lines[8:]), "k", evidence_limit=5)
-    assert store.evidence(incident_id) == lines[:5]
+    assert store.evidence(incident_id) == lines[:2] + lines[9:]
     stored = store.get_incident(incident_id)
     assert stored is not None
-    assert stored.evidence == lines[:5]
+    assert stored.evidence == lines[:2] + lines[9:]
     with store.engine.connect() as conn:
         rows = conn.execute(
             sa.select(sa.func.count())
@@ -131,11 +132,12 @@ def test_evidence_keeps_the_first_lines_up_to_the_limit(store: SqlStore) -> None
     assert rows == count == 5
 
 
-def test_evidence_limit_applies_to_one_batch_and_repeats_are_skipped(store: SqlStore) -> None:
+def test_evidence_limit_applies_to_one_batch_and_repeats_are_stored_once(store: SqlStore) -> None:
     lines = ["a", "b", "a", "c", "d", "e"]
     with store.transaction() as tx:
         incident_id = tx.upsert_incident(make_incident(evidence=lines), "k", evidence_limit=3)
-    assert store.evidence(incident_id) == ["a", "b", "c"]
+    # repeats are stored once; past the limit: the first half and the latest
+    assert store.evidence(incident_id) == ["a", "d", "e"]
     assert store.evidence(incident_id + 1) == []
 
 
