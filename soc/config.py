@@ -20,8 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
 
+from soc.detect.base import DetectConfig
 from soc.errors import ConfigError
 from soc.parse.base import ParseConfig
+from soc.window.base import WindowConfig
 
 #: Where ``soc`` looks for its configuration when ``--config``/``SOC_CONFIG`` are absent.
 DEFAULT_CONFIG_PATH = Path("soc.toml")
@@ -31,6 +33,7 @@ DEFAULT_SECRETS_PATH = Path(".streamlit/secrets.toml")
 SECRET_ENV: dict[str, tuple[str, ...]] = {
     "gemini_api_key": ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
     "elasticsearch_api_key": ("SOC_ELASTICSEARCH_API_KEY", "ELASTIC_API_KEY"),
+    "webhook_token": ("SOC_WEBHOOK_TOKEN",),
 }
 
 
@@ -39,6 +42,11 @@ class StoreConfig:
     """Where incidents, aggregates and checkpoints live (SQLAlchemy URL)."""
 
     url: str = "sqlite:///data/soc.db"
+    aggregates_retention_days: float = 30.0
+
+    def __post_init__(self) -> None:
+        if not self.aggregates_retention_days > 0:
+            raise ConfigError("must be more than 0", where="aggregates_retention_days")
 
 
 @dataclass(slots=True)
@@ -47,16 +55,33 @@ class EngineConfig:
 
     ``batch_lines``: lines parsed and committed per store transaction.
     ``idle_sleep``: seconds the live loop waits when no source had anything.
+    ``tick_seconds``: how often a live engine moves event time on while its
+    sources are quiet (closing windows and quiet campaigns) and looks for a
+    threshold tuned at run time. ``export_interval``: seconds between export
+    passes of the delivery worker; ``export_drain_seconds``: how long a replay
+    or a shutdown waits for queued alerts to be delivered before leaving them
+    in the outbox for the next run. ``store_retry_seconds``: how long a batch
+    whose commit failed because the database was unreachable (a restart) is
+    retried, with backoff, before the engine stops with an error; nothing is
+    lost meanwhile (the batch is committed whole or the source re-reads it).
     """
 
     batch_lines: int = 20_000
     idle_sleep: float = 0.25
+    tick_seconds: float = 1.0
+    export_interval: float = 2.0
+    export_drain_seconds: float = 30.0
+    store_retry_seconds: float = 300.0
 
     def __post_init__(self) -> None:
         if self.batch_lines < 1:
             raise ConfigError("must be at least 1", where="batch_lines")
-        if self.idle_sleep < 0:
-            raise ConfigError("must not be negative", where="idle_sleep")
+        for name in ("idle_sleep", "export_drain_seconds", "store_retry_seconds"):
+            if getattr(self, name) < 0:
+                raise ConfigError("must not be negative", where=name)
+        for name in ("tick_seconds", "export_interval"):
+            if not getattr(self, name) > 0:
+                raise ConfigError("must be more than 0", where=name)
 
 
 @dataclass(slots=True)
@@ -67,6 +92,15 @@ class SourceSpec:
     type: str
     parse: ParseConfig
     options: Any  # the source type's own config dataclass instance
+
+
+@dataclass(slots=True)
+class ExportSpec:
+    """One configured export sink: its name, type and its own options (validated)."""
+
+    name: str
+    type: str
+    options: dict[str, Any]
 
 
 class Secret:
@@ -94,7 +128,10 @@ class Settings:
     store: StoreConfig = field(default_factory=StoreConfig)
     engine: EngineConfig = field(default_factory=EngineConfig)
     parse: ParseConfig = field(default_factory=ParseConfig)
+    window: WindowConfig = field(default_factory=WindowConfig)
+    detect: DetectConfig = field(default_factory=DetectConfig)
     sources: list[SourceSpec] = field(default_factory=list)
+    exports: list[ExportSpec] = field(default_factory=list)
     secrets: dict[str, Secret] = field(default_factory=dict)
     path: Path | None = None  # the file these came from, if any
 
@@ -105,6 +142,9 @@ class Settings:
             "store": dataclasses.asdict(self.store),
             "engine": dataclasses.asdict(self.engine),
             "parse": dataclasses.asdict(self.parse),
+            "window": dataclasses.asdict(self.window),
+            "detect": dataclasses.asdict(self.detect),
+            "exports": [{"name": e.name, "type": e.type, **e.options} for e in self.exports],
             "sources": [
                 {
                     "name": s.name,
@@ -122,8 +162,11 @@ _SECTIONS: dict[str, type[Any]] = {
     "store": StoreConfig,
     "engine": EngineConfig,
     "parse": ParseConfig,
+    "window": WindowConfig,
+    "detect": DetectConfig,
 }
 _SOURCE_COMMON = ("name", "type")
+_LISTS = ("sources", "exports")
 
 
 def load_settings(
@@ -174,14 +217,42 @@ def settings_from_dict(data: Mapping[str, Any], *, where: str = "soc.toml") -> S
                 _source_spec(item, settings.parse, f"{where}: [[sources]] #{i + 1}")
                 for i, item in enumerate(value)
             ]
+        elif key == "exports":
+            if not isinstance(value, list):
+                raise ConfigError("exports must be an array of tables ([[exports]])", where=where)
+            settings.exports = [
+                _export_spec(item, f"{where}: [[exports]] #{i + 1}") for i, item in enumerate(value)
+            ]
         else:
-            known = ", ".join([*_SECTIONS, "sources"])
+            known = ", ".join([*_SECTIONS, *_LISTS])
             raise ConfigError(f"unknown section {key!r} (known: {known})", where=where)
-    names = [s.name for s in settings.sources]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise ConfigError(f"duplicate source names: {', '.join(duplicates)}", where=where)
+    for kind, specs in (("source", settings.sources), ("export", settings.exports)):
+        names = [s.name for s in specs]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ConfigError(f"duplicate {kind} names: {', '.join(duplicates)}", where=where)
     return settings
+
+
+def _export_spec(item: Any, where: str) -> ExportSpec:
+    # Imported here: the sink modules pull in their HTTP clients.
+    from soc.export import sink_classes
+
+    if not isinstance(item, dict):
+        raise ConfigError("each export must be a table", where=where)
+    type_name = item.get("type")
+    if not isinstance(type_name, str):
+        raise ConfigError("'type' is required (elasticsearch, webhook)", where=where)
+    try:
+        config_cls, _ = sink_classes(type_name)
+    except KeyError as exc:
+        raise ConfigError(str(exc.args[0]), where=f"{where} type") from exc
+    name = item.get("name", type_name)
+    if not isinstance(name, str) or not name:
+        raise ConfigError("'name' must be a non-empty string", where=f"{where} name")
+    options = {k: v for k, v in item.items() if k not in _SOURCE_COMMON}
+    build_dataclass(config_cls, options, f"{where} ({type_name})")  # refuse bad options now
+    return ExportSpec(name=name, type=type_name, options=options)
 
 
 def _source_spec(item: Any, parse_defaults: ParseConfig, where: str) -> SourceSpec:

@@ -6,14 +6,25 @@ import dataclasses
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from soc.cli import main
 from soc.config import Settings, load_settings
 from soc.errors import ConfigError
+from soc.export import sink_classes
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def defaults_of(config_cls: type[Any]) -> Any:
+    """An instance of a sink config with every default (a webhook needs an address)."""
+    return (
+        config_cls(url="https://hooks.example.org/")
+        if config_cls.__name__ == "WebhookConfig"
+        else config_cls()
+    )
 
 
 def _load(tmp_path: Path, text: str, environ: dict[str, str] | None = None) -> Settings:
@@ -40,9 +51,25 @@ def test_documented_soc_toml_is_valid_and_equals_the_defaults(tmp_path: Path) ->
     uncommented = re.sub(r"^year = .*$", "", uncommented, flags=re.MULTILINE)
     everything = _load(tmp_path, uncommented)
     defaults = Settings()
-    for section in ("store", "engine", "parse"):
+    for section in ("store", "engine", "parse", "window", "detect"):
         assert getattr(as_shipped, section) == getattr(defaults, section)
         assert getattr(everything, section) == getattr(defaults, section), section
+        # every key of the section is documented
+        block = re.search(rf"^# \[{section}\].*?(?=^$)", documented, re.MULTILINE | re.DOTALL)
+        assert block is not None, section
+        for f in dataclasses.fields(getattr(defaults, section)):
+            assert re.search(rf"^# {f.name} = ", block.group(0), re.MULTILINE), (section, f.name)
+    assert [e.type for e in everything.exports] == ["elasticsearch", "webhook"]
+    for export in everything.exports:
+        config_cls, _ = sink_classes(export.type)
+        for f in dataclasses.fields(config_cls):
+            if f.name == "url":  # an example: a webhook has no default address
+                continue
+            assert f.name in export.options, (export.name, f.name)
+            assert export.options[f.name] == getattr(defaults_of(config_cls), f.name), (
+                export.name,
+                f.name,
+            )
     assert [s.type for s in everything.sources] == ["file", "file", "syslog", "journal"]
     auth = everything.sources[0]
     assert auth.name == "auth"

@@ -6,13 +6,31 @@ authentication brute force, port scan) over batches of events in event time,
 keeps one incident per campaign, updated while the campaign goes on, and honours
 an allow-list (:class:`AllowList`; :func:`discover_host_addresses` finds this
 machine's own addresses).
+
+The detector itself (numpy, pandas) is imported on first use, so that reading
+the configuration does not load them.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from soc.detect.allow import AllowList, discover_host_addresses, parse_networks
 from soc.detect.base import DetectConfig, DetectorStats, severity
-from soc.detect.detector import FAMILIES, FAMILY_OF_KIND, USERS_FAMILY, Detector
+
+if TYPE_CHECKING:
+    from soc.detect.detector import FAMILIES, FAMILY_OF_KIND, USERS_FAMILY, Detector
+
+_LAZY = frozenset({"FAMILIES", "FAMILY_OF_KIND", "USERS_FAMILY", "Detector"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from soc.detect import detector
+
+        return getattr(detector, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "FAMILIES",

@@ -7,6 +7,8 @@ windows event time has closed (for the aggregates table and the charts).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from soc.window.base import (
     KEY_HOST,
     KEY_IP,
@@ -16,7 +18,20 @@ from soc.window.base import (
     WindowConfig,
     WindowerStats,
 )
-from soc.window.windower import Windower
+
+if TYPE_CHECKING:
+    from soc.window.windower import Windower
+
+
+def __getattr__(name: str) -> Any:
+    # The windower (numpy, pandas) is imported on first use: reading the
+    # configuration does not load them.
+    if name == "Windower":
+        from soc.window.windower import Windower
+
+        return Windower
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "KEY_HOST",
