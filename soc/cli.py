@@ -8,11 +8,14 @@ stderr and exit status 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import json
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
@@ -21,8 +24,11 @@ from soc import __version__
 from soc.clock import SystemClock
 from soc.config import Settings, SourceSpec, build_dataclass, load_settings
 from soc.errors import SocError
-from soc.events import Event, format_timestamp
+from soc.events import Event, Incident, format_timestamp
 from soc.parse.base import ParseConfig, ParseStats
+
+#: Report writers ``soc replay --analyst`` accepts.
+ANALYSTS = ("none",)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -82,12 +88,39 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timezone", help="zone of timestamps that carry none")
     p.add_argument("--year", type=int, help="year of year-less syslog timestamps")
     p.add_argument("--top", type=int, default=10, help="attacking addresses to list")
+    p.add_argument(
+        "--threshold", type=int, help="brute-force threshold: failures per window from one key"
+    )
+    p.add_argument("--window", type=float, metavar="SECONDS", help="window length (default 15)")
+    p.add_argument(
+        "--analyst",
+        choices=ANALYSTS,
+        default="none",
+        help="who writes incident reports (none: detection only)",
+    )
     p.add_argument("--summary-json", metavar="PATH|-", help="write the summary as JSON")
     p.set_defaults(handler=_cmd_replay)
 
     p = commands.add_parser("run", help="follow the configured sources until SIGINT/SIGTERM")
     p.add_argument("--once", action="store_true", help="one pass over the sources, then exit")
     p.set_defaults(handler=_cmd_run)
+
+    p = commands.add_parser("incidents", help="list the stored incidents")
+    p.add_argument("--db", help="store URL (default: [store] url)")
+    p.add_argument("--status", action="append", help="only this status (repeatable)")
+    p.add_argument("--kind", action="append", help="only this kind (repeatable)")
+    p.add_argument("--search", help="an address, user or key contains this")
+    p.add_argument("--limit", type=int, default=100, help="at most this many (newest first)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(handler=_cmd_incidents)
+
+    p = commands.add_parser(
+        "threshold", help="show or tune the running engine's brute-force threshold"
+    )
+    p.add_argument("value", nargs="?", type=int, help="the new threshold")
+    p.add_argument("--reset", action="store_true", help="go back to the configured threshold")
+    p.add_argument("--db", help="store URL (default: [store] url)")
+    p.set_defaults(handler=_cmd_threshold)
 
     p = commands.add_parser("config", help="validate the configuration and print it")
     p.set_defaults(handler=_cmd_config)
@@ -164,6 +197,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     from soc.store import open_store
 
     settings = load_settings(args.config)
+    _apply_detection_flags(settings, args)
     clock = SystemClock()
     paths = _expand_paths(args.paths)
     options = build_dataclass(
@@ -175,14 +209,29 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         )
     ]
     store = open_store(args.db)
-    engine = Engine(settings, store, clock, sources=build_sources(settings, clock))
-    stop = _stop_on_signals()
     try:
-        engine.run(stop, until_exhausted=True)
+        with _exporting(settings, store) as worker:
+            # Another machine's logs, most likely: this machine's addresses mean nothing
+            # there. A replay starts over: its detector remembers no earlier run.
+            engine = Engine(
+                settings,
+                store,
+                clock,
+                sources=build_sources(settings, clock),
+                host_addresses=(),
+                resume=False,
+            )
+            stop = _stop_on_signals()
+            try:
+                engine.run(stop, until_exhausted=True)
+                engine.finish()
+            finally:
+                engine.close()
+            exports = _finish_exports(worker, settings)
+        summary = _summary(engine, store, top=args.top)
+        summary["exports"] = exports
     finally:
-        engine.close()
         store.close()
-    summary = _summary(engine, top=args.top)
     if args.summary_json:
         text = json.dumps(summary, indent=2, ensure_ascii=False)
         if args.summary_json == "-":
@@ -191,6 +240,55 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         Path(args.summary_json).write_text(text + "\n", encoding="utf-8")
     _print_summary(summary, sys.stdout)
     return 0
+
+
+def _apply_detection_flags(settings: Settings, args: argparse.Namespace) -> None:
+    """``--threshold`` and ``--window`` override the configuration, validated like it."""
+    from soc.detect import DetectConfig
+    from soc.window import WindowConfig
+
+    detect = dataclasses.asdict(settings.detect)
+    window = dataclasses.asdict(settings.window)
+    if args.threshold is not None:
+        detect["threshold"] = args.threshold
+    if args.window is not None:
+        # One window length for the charts' windows and the brute-force span.
+        detect["window_seconds"] = window["seconds"] = args.window
+    settings.detect = build_dataclass(DetectConfig, detect, "command line")
+    settings.window = build_dataclass(WindowConfig, window, "command line")
+
+
+@contextlib.contextmanager
+def _exporting(settings: Settings, store: Any) -> Iterator[Any]:
+    """The delivery worker for the configured sinks, running while the block runs."""
+    from soc.export.worker import ExportWorker, build_sinks
+
+    worker = ExportWorker(
+        store,
+        build_sinks(settings.exports, settings.secrets),
+        interval=settings.engine.export_interval,
+    )
+    worker.start()
+    try:
+        yield worker
+    finally:
+        worker.close()
+
+
+def _finish_exports(worker: Any, settings: Settings) -> dict[str, Any]:
+    """Stop the worker and give the sinks ``export_drain_seconds`` to take what is queued."""
+    worker.stop()
+    if worker.sinks:
+        worker.drain(settings.engine.export_drain_seconds)
+    return {
+        name: {
+            "delivered": totals.delivered,
+            "failed": totals.failed,
+            "pending": worker.store.outbox_depth(name),
+            "last_error": totals.last_error,
+        }
+        for name, totals in worker.totals.items()
+    }
 
 
 def _expand_paths(items: Sequence[str]) -> list[str]:
@@ -208,14 +306,46 @@ def _expand_paths(items: Sequence[str]) -> list[str]:
     return paths
 
 
-def _summary(engine: Any, *, top: int) -> dict[str, Any]:
+def _incident_json(incident: Incident) -> dict[str, Any]:
+    return {
+        "id": incident.id,
+        "kind": incident.kind,
+        "key": incident.key,
+        "source_ips": incident.source_ips,
+        "users": incident.users,
+        "distinct_users": incident.distinct_users,
+        "failures": incident.failures,
+        "successes": incident.successes,
+        "events": incident.events,
+        "first_seen": format_timestamp(incident.first_seen),
+        "last_seen": format_timestamp(incident.last_seen),
+        "severity": incident.severity,
+        "technique": incident.technique,
+        "technique_name": incident.technique_name,
+        "status": incident.status,
+        "closed": incident.closed,
+    }
+
+
+def _summary(engine: Any, store: Any, *, top: int) -> dict[str, Any]:
     report = engine.report
     findings = report.findings
     stats: ParseStats = report.parse
+    incidents = [store.get_incident(i) for i in report.incident_ids]
+    incidents = sorted(
+        (i for i in incidents if i is not None), key=lambda i: (i.first_seen, i.id or 0)
+    )
     return {
         "lines": stats.lines,
         "events": stats.events,
         "unparsed": stats.unparsed_total,
+        "incidents": [_incident_json(i) for i in incidents],
+        "llm": {"calls": 0, "cache_hits": 0, "tokens_in": 0, "tokens_out": 0, "cost_usd": 0.0},
+        "threshold": engine.threshold,
+        "window_seconds": engine.settings.window.seconds,
+        "windows": report.windows_stored,
+        "window_stats": report.window.as_dict(),
+        "detector_stats": report.detect.as_dict(),
         "ignored": sum(stats.ignored.values()),
         "by_kind": dict(sorted(stats.by_kind.items())),
         "unparsed_by_reason": dict(sorted(stats.unparsed.items())),
@@ -246,6 +376,12 @@ def _print_summary(summary: dict[str, Any], out: TextIO) -> None:
     out.write("\nevents by kind\n")
     for kind, n in sorted(summary["by_kind"].items(), key=lambda kv: (-kv[1], kv[0])):
         out.write(f"  {kind:<18}{n:>10}\n")
+    incidents = summary["incidents"]
+    out.write(
+        f"\n{_plural(len(incidents), 'incident')} (threshold {summary['threshold']} failures "
+        f"in {summary['window_seconds']:g} s)\n"
+    )
+    _print_incidents(incidents, out)
     if summary["top_failing_addresses"]:
         out.write("\naddresses with the most failed attempts\n")
         for row in summary["top_failing_addresses"]:
@@ -255,6 +391,26 @@ def _print_summary(summary: dict[str, Any], out: TextIO) -> None:
         out.write("\nmost targeted user names\n")
         for row in summary["top_targeted_users"]:
             out.write(f"  {_printable(row['user']):<40}{row['failures']:>8}\n")
+
+
+def _print_incidents(rows: Sequence[dict[str, Any]], out: TextIO) -> None:
+    for row in rows:
+        who = ", ".join(_printable(a) for a in row["source_ips"][:3]) or _printable(row["key"])
+        if len(row["source_ips"]) > 3:
+            who += f" (+{len(row['source_ips']) - 3})"
+        users = ", ".join(_printable(u) for u in row["users"][:3])
+        if row["distinct_users"] > 3:
+            users += f" (+{row['distinct_users'] - 3})"
+        out.write(
+            f"  #{row['id']:<5} {row['severity']:<8} {row['kind']:<24} {row['technique']:<10}"
+            f" {row['failures']:>7} failures  {who}"
+            + (f"  users: {users}" if users else "")
+            + f"  {row['first_seen'][:19]} → {row['last_seen'][:19]}\n"
+        )
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def _printable(text: str) -> str:
@@ -274,18 +430,26 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise SocError("no sources configured: add a [[sources]] table", where=str(where))
     clock = SystemClock()
     store = open_store(settings.store.url)
-    engine = Engine(settings, store, clock)
-    stop = _stop_on_signals()
     try:
-        if args.once:
-            engine.step()
-        else:
-            engine.run(stop)
+        with _exporting(settings, store) as worker:
+            engine = Engine(settings, store, clock, follow_tuning=True)
+            stop = _stop_on_signals()
+            try:
+                if args.once:
+                    engine.step()
+                else:
+                    engine.run(stop)
+                engine.finish()
+            finally:
+                engine.close()
+            _finish_exports(worker, settings)
     finally:
-        engine.close()
         store.close()
     stats = engine.report.parse
-    print(f"{stats.lines} lines, {stats.events} events, {stats.unparsed_total} unparsed")
+    print(
+        f"{stats.lines} lines, {stats.events} events, {stats.unparsed_total} unparsed, "
+        + _plural(len(engine.report.incident_ids), "incident")
+    )
     return 0
 
 
@@ -299,6 +463,57 @@ def _stop_on_signals() -> threading.Event:
         signal.signal(signal.SIGTERM, handler)
         signal.signal(signal.SIGINT, handler)
     return stop
+
+
+# --- incidents and tuning ------------------------------------------------------
+def _cmd_incidents(args: argparse.Namespace) -> int:
+    from soc.store import open_store
+
+    settings = load_settings(args.config)
+    store = open_store(args.db or settings.store.url)
+    try:
+        incidents = store.list_incidents(
+            status=args.status, kind=args.kind, search=args.search, limit=args.limit
+        )
+        total = store.count_incidents(status=args.status, kind=args.kind, search=args.search)
+    finally:
+        store.close()
+    rows = [_incident_json(i) for i in incidents]
+    if args.json:
+        print(json.dumps({"total": total, "incidents": rows}, indent=2, ensure_ascii=False))
+        return 0
+    print(
+        _plural(total, "incident") + (f" (newest {len(rows)} shown)" if total > len(rows) else "")
+    )
+    _print_incidents(rows, sys.stdout)
+    return 0
+
+
+def _cmd_threshold(args: argparse.Namespace) -> int:
+    from soc.engine import TUNED_THRESHOLD
+    from soc.store import open_store
+
+    settings = load_settings(args.config)
+    if args.value is not None:
+        if args.reset:
+            raise SocError("give a threshold or --reset, not both", where="command line")
+        # Validated as the engine will: at least 1, at most max_threshold.
+        values = dataclasses.asdict(settings.detect) | {"threshold": args.value}
+        build_dataclass(type(settings.detect), values, "command line")
+    store = open_store(args.db or settings.store.url)
+    try:
+        if args.value is not None:
+            store.set_tuning(TUNED_THRESHOLD, args.value, time.time())
+        elif args.reset:
+            store.set_tuning(TUNED_THRESHOLD, None, time.time())
+        tuned = store.tuning().get(TUNED_THRESHOLD)
+    finally:
+        store.close()
+    if tuned is None:
+        print(f"threshold {settings.detect.threshold} (configured)")
+    else:
+        print(f"threshold {tuned} (tuned at run time; configured {settings.detect.threshold})")
+    return 0
 
 
 # --- config --------------------------------------------------------------------

@@ -1,34 +1,51 @@
-"""The engine: wires sources, parsers and the store together and owns the loop.
+"""The engine: wires sources, parsers, windows, detection and the store together.
 
 Each turn it asks every source for the lines available now, parses them with a
 parser per stream (auto-detected from the stream's first lines unless the source
-names a format), and commits what it derived together with the source's
-checkpoint in one store transaction per batch. It never waits on a source: a
-source that has nothing returns at once, and the live loop sleeps only when no
-source had anything.
+names a format), aggregates the events into windows and runs the detector over
+them, and commits what it derived (counters, closed windows, new and updated
+incidents, their queued alerts) together with the source's checkpoint in one
+store transaction per batch. It never waits on a source: a source that has
+nothing returns at once, and the live loop sleeps only when no source had
+anything. Delivering the queued alerts is not the engine's job: see
+:class:`soc.export.worker.ExportWorker`.
 """
 
 from __future__ import annotations
 
+import logging
+import socket
 import threading
+import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from soc.acquire import Source, source_classes
 from soc.acquire.base import AcquireStats
 from soc.clock import Clock
 from soc.config import Settings, SourceSpec
-from soc.errors import SourceError
-from soc.events import AUTH_SUCCESS, FAILURE, Event, Line
+from soc.detect import Detector, DetectorStats, discover_host_addresses
+from soc.errors import ConfigError, SourceError, StoreError
+from soc.events import AUTH_SUCCESS, FAILURE, Event, Incident, Line, WindowStats
+from soc.export import enqueue_alert
 from soc.parse import make_parser
 from soc.parse.base import Parser, ParseStats, Skip
+from soc.window import Windower, WindowerStats
 
 #: Lines of a new stream looked at to detect its format.
 DETECT_SAMPLE_LINES = 50
+#: The counters' source name for what the windows and the detector counted.
+PIPELINE_COUNTERS: Final = "(pipeline)"
+#: The run-time tuning the engine follows (``SqlStore.set_tuning``).
+TUNED_THRESHOLD: Final = "threshold"
+#: How often (seconds of wall-clock time) a live engine applies aggregate retention.
+RETENTION_EVERY = 3600.0
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -67,11 +84,30 @@ class IngestReport:
     parse: ParseStats = field(default_factory=ParseStats)
     acquire: dict[str, AcquireStats] = field(default_factory=dict)
     findings: Findings = field(default_factory=Findings)
+    window: WindowerStats = field(default_factory=WindowerStats)
+    detect: DetectorStats = field(default_factory=DetectorStats)
     batches: int = 0
+    windows_stored: int = 0
+    #: Store ids of the incidents this run opened or updated, in order of first touch.
+    incident_ids: dict[int, None] = field(default_factory=dict)
+    alerts_queued: int = 0
+    #: Commits retried because the database was unreachable.
+    store_retries: int = 0
 
 
 class Engine:
-    """Runs the pipeline over configured sources until stopped or exhausted."""
+    """Runs the pipeline over configured sources until stopped or exhausted.
+
+    ``host_addresses``: this machine's addresses, allow-listed when
+    ``[detect] include_host_addresses`` (default: discovered; a replay of
+    another machine's logs passes none). ``follow_tuning``: apply a threshold
+    the analyst tunes at run time through the store (``soc threshold``, the UI),
+    at start and then every ``tick_seconds``; a replay follows only its own
+    settings. ``resume``: continue every source from its stored checkpoint (a
+    replay starts over: its detector has no memory of an earlier run). Call
+    :meth:`finish` at the end of input or before stopping: it hands over every
+    open window and incident.
+    """
 
     def __init__(
         self,
@@ -80,6 +116,9 @@ class Engine:
         clock: Clock,
         *,
         sources: Sequence[tuple[SourceSpec, Source]] | None = None,
+        host_addresses: Iterable[str] | None = None,
+        follow_tuning: bool = False,
+        resume: bool = True,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -87,12 +126,59 @@ class Engine:
         self.report = IngestReport()
         self._parsers: dict[tuple[str, str], Parser] = {}  # one per (source, stream)
         self._acquire_committed: dict[str, Counter[str]] = {}
+        self._pipeline_committed: dict[str, int] = {}
+        hosts = discover_host_addresses() if host_addresses is None else list(host_addresses)
+        self.windower = Windower(settings.window)
+        self.detector = Detector(settings.detect, host_addresses=hosts)
+        self.report.window = self.windower.stats
+        self.report.detect = self.detector.stats
+        self.export_sinks = [spec.name for spec in settings.exports]
+        self.host_name = socket.gethostname()
+        self.follow_tuning = follow_tuning
+        # Event time as of the last batch, and the wall-clock time it was reached.
+        self._event_time: float | None = None
+        self._event_wall = 0.0
+        self._next_tick = 0.0
+        self._next_retention = 0.0
+        self._lock = threading.Lock()  # set_threshold may come from another thread
         self.sources = list(sources) if sources is not None else build_sources(settings, clock)
         for spec, source in self.sources:
             self.report.acquire[spec.name] = source.stats
-            state = store.load_checkpoint(spec.name)
+            state = store.load_checkpoint(spec.name) if resume else None
             if state is not None:
                 source.restore(state)
+        if follow_tuning:
+            self._apply_tuning()
+
+    # --- run-time tuning --------------------------------------------------------------
+    @property
+    def threshold(self) -> int:
+        """The brute-force threshold the next batch is judged by."""
+        return self.detector.next_threshold
+
+    def set_threshold(self, n: int, *, persist: bool = True) -> None:
+        """Change the threshold from the next batch on, without a restart.
+
+        With ``persist`` it is also recorded in the store, so that it survives a
+        restart and every engine following the store's tuning takes it.
+        """
+        with self._lock:
+            self.detector.set_threshold(n)
+        if persist:
+            self.store.set_tuning(TUNED_THRESHOLD, n, self.clock.now())
+
+    def _apply_tuning(self) -> None:
+        value = self.store.tuning().get(TUNED_THRESHOLD)
+        if value is None or value == self.detector.next_threshold:
+            return
+        try:
+            with self._lock:
+                self.detector.set_threshold(value)
+        except ConfigError as exc:
+            # Written by another program: refuse it loudly, keep the threshold in force.
+            _log.error("ignoring the tuned threshold in the store: %s", exc)
+        else:
+            _log.info("threshold tuned to %s", value)
 
     # --- the loop ---------------------------------------------------------------
     def step(self) -> int:
@@ -120,14 +206,55 @@ class Engine:
         return all(source.exhausted for _, source in self.sources)
 
     def run(self, stop: threading.Event | None = None, *, until_exhausted: bool = False) -> None:
-        """Loop until ``stop`` is set (or every source is exhausted, if asked)."""
+        """Loop until ``stop`` is set (or every source is exhausted, if asked).
+
+        Live (not ``until_exhausted``), every ``tick_seconds`` it also moves event
+        time on while the sources are quiet (:meth:`tick`).
+        """
         stop = stop or threading.Event()
         while not stop.is_set():
             processed = self.step()
             if until_exhausted and self.exhausted:
                 break
+            if not until_exhausted and self.clock.now() >= self._next_tick:
+                self.tick()
             if processed == 0:
                 stop.wait(self.settings.engine.idle_sleep)
+
+    def tick(self) -> None:
+        """Live housekeeping: tuning, quiet windows and campaigns, retention.
+
+        Event time moves on with the wall clock from the last event seen: windows
+        it closes are stored and campaigns quiet for ``quiet_seconds`` close, even
+        when no line arrives. (Event time is never taken from the wall clock
+        itself, so logs stamped in another zone or replayed into a followed file
+        are judged by their own timestamps.)
+        """
+        wall = self.clock.now()
+        self._next_tick = wall + self.settings.engine.tick_seconds
+        if self.follow_tuning:
+            self._apply_tuning()
+        if self._event_time is not None:
+            now = self._event_time + max(0.0, wall - self._event_wall)
+            windows = self.windower.advance(now)
+            incidents = self.detector.close_quiet(now)
+            if windows or incidents:
+                self._commit(windows, incidents)
+        if wall >= self._next_retention and self._event_time is not None:
+            # Measured in event time: followed logs from long ago keep their charts.
+            self._next_retention = wall + RETENTION_EVERY
+            days = self.settings.store.aggregates_retention_days
+            self.store.apply_retention(self._event_time, days)
+
+    def finish(self) -> None:
+        """End of input or shutdown: store every open window and close every incident.
+
+        Campaigns still going are closed as ``end_of_input`` (a later run that
+        sees the attacker again opens a new incident).
+        """
+        windows = self.windower.flush()
+        incidents = self.detector.flush()
+        self._commit(windows, incidents)
 
     def close(self) -> None:
         """Close every source (the store belongs to the caller)."""
@@ -140,6 +267,8 @@ class Engine:
         findings = self.report.findings
         stream_key = (spec.name, batch[0].stream)
         parser = self._parser_for(spec, stream_key, batch, 0)
+        # Events per stream, in order: each file of a replay keeps its own event time.
+        segments: list[tuple[str, list[Event]]] = []
         for index, line in enumerate(batch):
             if line.stream != stream_key[1]:
                 stream_key = (spec.name, line.stream)
@@ -148,11 +277,100 @@ class Engine:
             stats.count(result)
             if isinstance(result, Event):
                 findings.add(result)
+                if not segments or segments[-1][0] != line.stream:
+                    segments.append((line.stream, []))
+                segments[-1][1].append(result)
         self.report.parse.merge(stats)
         self.report.batches += 1
+        windows: list[WindowStats] = []
+        incidents: dict[str, Incident] = {}
+        with self._lock:
+            for stream, events in segments:
+                name = f"{spec.name}:{stream}"
+                windows.extend(self.windower.add(events, name))
+                for incident in self.detector.process(events, name):
+                    incidents[incident.detector_key] = incident  # its latest state
+        watermark = self.detector.watermark
+        if watermark is not None and watermark != self._event_time:
+            self._event_time, self._event_wall = watermark, self.clock.now()
+        self._commit(
+            windows,
+            list(incidents.values()),
+            counters={spec.name: self._counter_deltas(spec.name, source, stats)},
+            checkpoint=(spec.name, source.checkpoint()),
+        )
+
+    def _commit(
+        self,
+        windows: Sequence[WindowStats],
+        incidents: Sequence[Incident],
+        *,
+        counters: Mapping[str, Mapping[str, int]] | None = None,
+        checkpoint: tuple[str, Any] | None = None,
+    ) -> None:
+        """One transaction: counters, windows, incidents and their alerts, the checkpoint.
+
+        While the database is unreachable (``StoreError.transient``) the same
+        transaction is retried with backoff for up to ``store_retry_seconds``:
+        the pipeline's state already includes the batch, so it must not be lost.
+        """
+        pipeline = self._pipeline_deltas()
+        delay = 0.1
+        deadline = time.monotonic() + self.settings.engine.store_retry_seconds
+        while True:
+            try:
+                ids = self._write(windows, incidents, counters, pipeline, checkpoint)
+                break
+            except StoreError as exc:
+                if not exc.transient or time.monotonic() + delay > deadline:
+                    raise
+                self.report.store_retries += 1
+                _log.warning("store unavailable, retrying in %.1fs: %s", delay, exc.message)
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        report = self.report
+        report.windows_stored += len(windows)
+        report.incident_ids.update(dict.fromkeys(ids))
+        if self.export_sinks:
+            report.alerts_queued += len(self.export_sinks) * len(incidents)
+
+    def _write(
+        self,
+        windows: Sequence[WindowStats],
+        incidents: Sequence[Incident],
+        counters: Mapping[str, Mapping[str, int]] | None,
+        pipeline: Mapping[str, int],
+        checkpoint: tuple[str, Any] | None,
+    ) -> list[int]:
+        evidence_limit = self.settings.detect.evidence_lines
+        ids: list[int] = []
         with self.store.transaction(now=self.clock.now()) as tx:
-            tx.add_counters(spec.name, self._counter_deltas(spec.name, source, stats))
-            tx.save_checkpoint(spec.name, source.checkpoint())
+            for name, values in (counters or {}).items():
+                tx.add_counters(name, values)
+            tx.add_counters(PIPELINE_COUNTERS, pipeline)
+            tx.save_windows(windows)
+            for incident in incidents:
+                ids.append(tx.upsert_incident(incident, incident.detector_key, evidence_limit))
+                if self.export_sinks:
+                    enqueue_alert(tx, self.export_sinks, incident, host_name=self.host_name)
+            if checkpoint is not None:
+                tx.save_checkpoint(*checkpoint)
+        return ids
+
+    def _pipeline_deltas(self) -> dict[str, int]:
+        # Monotonic counts only (not gauges such as open windows): they add up in the store.
+        current: dict[str, int] = {}
+        for prefix, stats in (("window", self.windower.stats), ("detect", self.detector.stats)):
+            for name, value in stats.as_dict().items():
+                if isinstance(value, int) and name not in _GAUGES:
+                    current[f"{prefix}.{name}"] = value
+        deltas = {
+            name: value - self._pipeline_committed.get(name, 0)
+            for name, value in current.items()
+            if value != self._pipeline_committed.get(name, 0)
+        }
+        self._pipeline_committed = current
+        return deltas
 
     def _parser_for(
         self, spec: SourceSpec, key: tuple[str, str], batch: list[Line], index: int
@@ -179,6 +397,10 @@ class Engine:
                 deltas[f"acquire.{reason}"] += n - committed[reason]
                 committed[reason] = n
         return dict(deltas)
+
+
+#: Stats fields that are levels, not running counts.
+_GAUGES: Final = frozenset({"open_windows", "open_keys", "keys", "users", "open_incidents"})
 
 
 def _reference_time(stream: str, clock: Clock) -> float:
@@ -225,6 +447,8 @@ def timestamp_extractor(spec: SourceSpec, clock: Clock) -> Callable[[str], float
 
 
 __all__ = [
+    "PIPELINE_COUNTERS",
+    "TUNED_THRESHOLD",
     "Engine",
     "Findings",
     "IngestReport",

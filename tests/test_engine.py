@@ -167,13 +167,13 @@ def test_soc_run_stops_cleanly_on_sigterm_and_keeps_its_place(tmp_path: Path) ->
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0, err
-    assert out.decode().strip() == "5 lines, 3 events, 1 unparsed"
+    assert out.decode().strip() == "5 lines, 3 events, 1 unparsed, 0 incidents"
     # A second run finds nothing new: the checkpoint was committed.
     second = subprocess.run(
         [*cmd, "--once"], env=env, capture_output=True, text=True, timeout=60, check=False
     )
     assert second.returncode == 0, second.stderr
-    assert second.stdout.strip() == "0 lines, 0 events, 0 unparsed"
+    assert second.stdout.strip() == "0 lines, 0 events, 0 unparsed, 0 incidents"
     assert store.counters("auth")["lines"] == len(SSHD_LINES)
     store.close()
 

@@ -295,6 +295,12 @@ class Detector:
         """The brute-force threshold in force (failures within ``window_seconds``)."""
         return self._threshold
 
+    @property
+    def next_threshold(self) -> int:
+        """The threshold the next batch is judged by (a change waiting, else the one in force)."""
+        pending = self._pending_threshold
+        return self._threshold if pending is None else pending
+
     def set_threshold(self, n: int) -> None:
         """Change the threshold; it takes effect with the next batch."""
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:

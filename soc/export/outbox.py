@@ -60,6 +60,10 @@ class Outbox(Protocol):
         """Mark rows delivered."""
         ...
 
+    def outbox_depth(self, sink: str | None = None, /) -> int:
+        """Rows not delivered yet (for ``sink``, or for every sink)."""
+        ...
+
     def mark_export_failed(self, outbox_id: int, error: str, next_attempt_at: float, /) -> object:
         """Record a failed attempt and when to try again."""
         ...
