@@ -21,12 +21,10 @@ from __future__ import annotations
 
 import argparse
 import gc
-import hashlib
 import json
 import random
 import resource
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -36,11 +34,12 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from bench.common import sample_file  # noqa: E402
 from soc.detect import DetectConfig, Detector  # noqa: E402
 from soc.events import AUTH_FAILURE, FAILURE, Event, Incident  # noqa: E402
 from soc.parse import iter_parse_file  # noqa: E402
 from soc.parse.base import ParseConfig  # noqa: E402
-from soc.samples import SAMPLE_FILES, write_samples  # noqa: E402
+from soc.samples import SAMPLE_FILES  # noqa: E402
 from soc.window import Windower  # noqa: E402
 
 PARSE = {"timezone": "UTC", "year": 2025}
@@ -56,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", type=Path, help="also write the figures here")
     args = p.parse_args(argv)
 
-    path = _sample_file(args.cache, args.lines, args.seed)
+    path, _ = sample_file(args.cache, args.lines, args.seed)
     started = time.perf_counter()
     events = _events(path, "syslog")
     parse_seconds = time.perf_counter() - started
@@ -209,28 +208,6 @@ def _print(f: dict[str, Any], path: Path) -> None:
         f"{fl['incidents']} incidents"
     )
     print(f"  max RSS {f['max_rss_mib']} MiB")
-
-
-def _generator_hash() -> str:
-    import soc.samples
-
-    return hashlib.sha256(Path(soc.samples.__file__).read_bytes()).hexdigest()[:12]
-
-
-def _sample_file(cache: Path, lines: int, seed: int) -> Path:
-    # The same file bench_parse.py uses (same name, same cache).
-    cache.mkdir(parents=True, exist_ok=True)
-    ignore = cache / ".gitignore"
-    if not ignore.exists():
-        ignore.write_text("*\n", encoding="utf-8")
-    path = cache / f"auth-{lines}-seed{seed}-{_generator_hash()}.log"
-    if not path.exists():
-        for old in cache.glob(f"auth-{lines}-seed{seed}-*.log"):
-            old.unlink()
-        with tempfile.TemporaryDirectory(dir=cache) as tmp:
-            written = write_samples(Path(tmp), lines=lines, seed=seed, formats=["auth.log"])
-            written[0].replace(path)
-    return path
 
 
 if __name__ == "__main__":

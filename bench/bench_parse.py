@@ -17,7 +17,6 @@ Run: ``python bench/bench_parse.py`` (``make bench``); ``--help`` for options.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import re
@@ -34,10 +33,10 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from bench.common import sample_file  # noqa: E402
 from soc.events import Event  # noqa: E402
 from soc.parse import iter_parse_file, parse_file_stats  # noqa: E402
 from soc.parse.base import ParseConfig  # noqa: E402
-from soc.samples import write_samples  # noqa: E402
 
 TARGET_RATIO = 10.0
 FAILURE_KINDS = ("auth_failure", "invalid_user", "access_denied")
@@ -106,7 +105,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
 
 def _run(args: argparse.Namespace) -> int:
     pinned = _pin(args.cpu)
-    path, generated = _sample_file(args.cache, args.lines, args.seed)
+    path, generated = sample_file(args.cache, args.lines, args.seed)
     size_mb = path.stat().st_size / 1e6
     config = ParseConfig(format="syslog", timezone="UTC", year=2025, keep_raw=False)
 
@@ -154,30 +153,6 @@ def _pin(cpu: int) -> str:
     except OSError as exc:
         return f"not pinned ({exc})"
     return f"pinned to core {cpu} (this process and its children), {os.cpu_count()} cores"
-
-
-def _generator_hash() -> str:
-    import soc.samples
-
-    source = Path(soc.samples.__file__).read_bytes()
-    return hashlib.sha256(source).hexdigest()[:12]
-
-
-def _sample_file(cache: Path, lines: int, seed: int) -> tuple[Path, float | None]:
-    cache.mkdir(parents=True, exist_ok=True)
-    ignore = cache / ".gitignore"
-    if not ignore.exists():
-        ignore.write_text("*\n", encoding="utf-8")
-    path = cache / f"auth-{lines}-seed{seed}-{_generator_hash()}.log"
-    if path.exists():
-        return path, None
-    for old in cache.glob(f"auth-{lines}-seed{seed}-*.log"):
-        old.unlink()  # made by an older generator
-    started = time.perf_counter()
-    with tempfile.TemporaryDirectory(dir=cache) as tmp:
-        written = write_samples(Path(tmp), lines=lines, seed=seed, formats=["auth.log"])
-        written[0].replace(path)
-    return path, time.perf_counter() - started
 
 
 def _ours(path: Path, config: ParseConfig) -> Result:

@@ -24,11 +24,13 @@ from soc import __version__
 from soc.clock import SystemClock
 from soc.config import Settings, SourceSpec, build_dataclass, load_settings
 from soc.errors import SocError
-from soc.events import Event, Incident, format_timestamp
+from soc.events import SEVERITIES, Event, Incident, format_timestamp
 from soc.parse.base import ParseConfig, ParseStats
 
 #: Report writers ``soc replay --analyst`` accepts.
 ANALYSTS = ("none",)
+#: Incidents a replay's printed summary lists (the most severe, then the largest).
+INCIDENTS_SHOWN = 20
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -331,9 +333,8 @@ def _summary(engine: Any, store: Any, *, top: int) -> dict[str, Any]:
     report = engine.report
     findings = report.findings
     stats: ParseStats = report.parse
-    incidents = [store.get_incident(i) for i in report.incident_ids]
     incidents = sorted(
-        (i for i in incidents if i is not None), key=lambda i: (i.first_seen, i.id or 0)
+        store.get_incidents(report.incident_ids), key=lambda i: (i.first_seen, i.id or 0)
     )
     return {
         "lines": stats.lines,
@@ -381,7 +382,15 @@ def _print_summary(summary: dict[str, Any], out: TextIO) -> None:
         f"\n{_plural(len(incidents), 'incident')} (threshold {summary['threshold']} failures "
         f"in {summary['window_seconds']:g} s)\n"
     )
-    _print_incidents(incidents, out)
+    ranked = sorted(
+        incidents, key=lambda i: (-SEVERITIES.index(i["severity"]), -i["failures"], i["id"])
+    )
+    _print_incidents(ranked[:INCIDENTS_SHOWN], out)
+    if len(ranked) > INCIDENTS_SHOWN:
+        out.write(
+            f"  … and {len(ranked) - INCIDENTS_SHOWN} more, less severe or smaller"
+            " (all of them: --summary-json, or --db URL and soc incidents)\n"
+        )
     if summary["top_failing_addresses"]:
         out.write("\naddresses with the most failed attempts\n")
         for row in summary["top_failing_addresses"]:

@@ -343,15 +343,16 @@ class Engine:
         checkpoint: tuple[str, Any] | None,
     ) -> list[int]:
         evidence_limit = self.settings.detect.evidence_lines
-        ids: list[int] = []
         with self.store.transaction(now=self.clock.now()) as tx:
             for name, values in (counters or {}).items():
                 tx.add_counters(name, values)
             tx.add_counters(PIPELINE_COUNTERS, pipeline)
             tx.save_windows(windows)
-            for incident in incidents:
-                ids.append(tx.upsert_incident(incident, incident.detector_key, evidence_limit))
-                if self.export_sinks:
+            ids: list[int] = tx.upsert_incidents(
+                [(i, i.detector_key) for i in incidents], evidence_limit
+            )
+            if self.export_sinks:
+                for incident in incidents:
                     enqueue_alert(tx, self.export_sinks, incident, host_name=self.host_name)
             if checkpoint is not None:
                 tx.save_checkpoint(*checkpoint)

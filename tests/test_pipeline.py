@@ -497,3 +497,29 @@ poll_interval = 0.02
         admin.dispose()
         engine.close()
         store.close()
+
+
+def test_an_attacker_back_after_a_quiet_gap_is_a_slow_brute_force_that_says_why(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 6 failures at 10:00 (a brute force), 3 at 10:20, 1 at 10:40: each burst is its own
+    # campaign (gaps over quiet_seconds, 15 min), but 10 failures within the hour
+    lines = [_failed(s, "203.0.113.77") for s in range(6)]
+    lines += [_failed(s, "203.0.113.77", minute=20) for s in range(3)]
+    lines += [_failed(0, "203.0.113.77", minute=40)]
+    log = tmp_path / "auth.log"
+    log.write_text("\n".join(lines) + "\n")
+    db = f"sqlite:///{tmp_path}/r.db"
+    summary = _replay(tmp_path, capsys, str(log), "--db", db)
+    assert [(i["kind"], i["failures"]) for i in summary["incidents"]] == [
+        ("brute_force", 6),
+        ("slow_brute_force", 1),
+    ]
+    store = open_store(db)
+    try:
+        slow = store.get_incident(summary["incidents"][1]["id"])
+    finally:
+        store.close()
+    assert slow is not None
+    assert slow.facts["peak_failures_in_horizon"] == 10
+    assert slow.facts["horizon_seconds"] == 3600.0

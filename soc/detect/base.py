@@ -58,6 +58,10 @@ class DetectConfig:
     - ``slow_brute_force``: at least ``slow_failures`` failures from one key within
       ``slow_horizon_seconds``, whatever the rate (the key never has to reach
       ``threshold`` in a window; compare CrowdSec's ssh-slow-bf, fail2ban's recidive).
+      The failures of the key's earlier campaigns within the horizon count too, so
+      an attacker back after a quiet gap opens a slow brute force with only its
+      latest failures; its ``peak_failures_in_horizon`` fact says how many were
+      counted (up to ``slow_failures``).
     - ``distributed_brute_force``: at least ``distributed_sources`` distinct
       source keys failing against the same user within that user's campaign
       (its failures with no gap longer than ``quiet_seconds``), counting only

@@ -155,6 +155,7 @@ class _Campaign:
         "linked",
         "opened_at",
         "peak",
+        "horizon_peak",
         "sources",
         "start",
         "successes",
@@ -172,6 +173,7 @@ class _Campaign:
         self.first = math.inf
         self.last = -math.inf
         self.peak = 0  # most failures within window_seconds
+        self.horizon_peak = 0  # most failures within slow_horizon_seconds, earlier ones included
         self.users = _Distinct()  # user names seen in the campaign
         self.values = _Distinct()  # what the family's distinct rule counts
         self.sources = _Distinct()  # source addresses (IPv6 networks, distributed attacks)
@@ -581,10 +583,13 @@ class Detector:
         threshold = self._threshold
         hits[BRUTE_FORCE] = auth & has_weight & (window >= threshold)
         peak = np.where(has_weight, window, 0)
+        horizon_peak = np.zeros(m, dtype=peak.dtype)
         if auth.any():
-            hits[SLOW_BRUTE_FORCE] = (
-                auth & has_weight & (sums(cfg.slow_horizon_seconds) >= cfg.slow_failures)
-            )
+            slow = sums(cfg.slow_horizon_seconds)
+            hits[SLOW_BRUTE_FORCE] = auth & has_weight & (slow >= cfg.slow_failures)
+            # Exact up to slow_failures whatever the batches (the trackers' tails
+            # keep at least that many), so counted up to it.
+            horizon_peak = np.where(auth & has_weight, np.minimum(slow, cfg.slow_failures), 0)
             lookback = sums(cfg.compromise_lookback_seconds)
             hits[CREDENTIAL_COMPROMISE] = (
                 auth & (s["succ"] > 0) & (lookback >= cfg.compromise_failures)
@@ -655,6 +660,7 @@ class Detector:
         first_ts = np.minimum.reduceat(s["ts"], unit_starts)
         last_ts = np.maximum.reduceat(s["ts"], unit_starts)
         peak_max = np.maximum.reduceat(peak, unit_starts)
+        horizon_max = np.maximum.reduceat(horizon_peak, unit_starts)
         unit_ends = np.append(unit_starts[1:], m)
         last_t = t[unit_ends - 1]
         evidence = self._evidence_rows(s["evidence"], s["seq"], units, n_units)
@@ -675,6 +681,7 @@ class Detector:
             campaign.first = min(campaign.first, float(first_ts[u]))
             campaign.last = max(campaign.last, float(last_ts[u]))
             campaign.peak = max(campaign.peak, int(peak_max[u]))
+            campaign.horizon_peak = max(campaign.horizon_peak, int(horizon_max[u]))
             campaign.last_t = float(last_t[u])
             lines = evidence.get(u)
             if lines:
@@ -1062,6 +1069,10 @@ class Detector:
             facts["source_address"] = tracker.key
         if tracker.family == AUTH:
             facts["distinct_failed_users"] = len(campaign.values.values)
+            # What the slow rule counts: this key's failures within the horizon,
+            # those of its earlier (closed) campaigns included, up to slow_failures.
+            facts["peak_failures_in_horizon"] = campaign.horizon_peak
+            facts["horizon_seconds"] = cfg.slow_horizon_seconds
         elif tracker.family == WEB:
             facts["distinct_paths"] = len(campaign.values.values)
             facts["paths"] = campaign.values.first(n)

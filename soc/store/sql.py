@@ -411,18 +411,94 @@ class Transaction:
         and copies the stored status, notes and ``opened_at`` back onto
         ``incident``.
         """
+        return self.upsert_incidents([(incident, detector_key)], evidence_limit)[0]
+
+    def upsert_incidents(
+        self,
+        items: Sequence[tuple[Incident, str]],
+        evidence_limit: int = DEFAULT_EVIDENCE_LIMIT,
+    ) -> list[int]:
+        """:meth:`upsert_incident` for many (incident, detector key) pairs at once.
+
+        A handful of statements whatever the number of incidents: one lookup,
+        one bulk insert, one bulk update, and the evidence in bulk. Returns the
+        ids in the order given. Detector keys must be distinct.
+        """
+        if not items:
+            return []
         conn = self.connection
-        detector_hash = _digest(_clean(detector_key))
-        row = conn.execute(
-            sa.select(
+        keyed = [(incident, _clean(key), _digest(_clean(key))) for incident, key in items]
+        if len({h for _, _, h in keyed}) != len(keyed):
+            raise StoreError("the same detector key twice in one upsert", where="incident")
+        found: dict[str, Any] = {}
+        for chunk in _chunks([h for _, _, h in keyed]):
+            query = sa.select(
                 incidents.c.id,
                 incidents.c.status,
                 incidents.c.notes,
                 incidents.c.opened_at,
-                incidents.c.evidence_count,
-            ).where(incidents.c.detector_hash == detector_hash)
-        ).first()
-        figures: dict[str, Any] = {
+                incidents.c.detector_hash,
+            ).where(incidents.c.detector_hash.in_(chunk))
+            found.update((row.detector_hash, row) for row in conn.execute(query))
+        inserts: list[tuple[Incident, dict[str, Any]]] = []
+        updates: list[dict[str, Any]] = []
+        for incident, key, digest in keyed:
+            figures = self._figures(incident)
+            row = found.get(digest)
+            if row is None:
+                if incident.status not in STATUSES:
+                    raise StoreError(
+                        f"unknown incident status {incident.status!r}", where="incident"
+                    )
+                opened_at = incident.opened_at if incident.opened_at is not None else self._now
+                inserts.append(
+                    (
+                        incident,
+                        {
+                            "detector_key": key,
+                            "detector_hash": digest,
+                            "status": incident.status,
+                            "notes": _clean(incident.notes),
+                            "opened_at": opened_at,
+                            "evidence_count": 0,
+                            **figures,
+                        },
+                    )
+                )
+                incident.opened_at = opened_at
+            else:
+                updates.append({"_id": int(row.id), **figures})
+                incident.id = int(row.id)
+                incident.status = row.status
+                incident.notes = row.notes
+                incident.opened_at = row.opened_at
+            incident.updated_at = figures["updated_at"]
+        if inserts:
+            ids = (
+                conn.execute(
+                    incidents.insert().returning(incidents.c.id, sort_by_parameter_order=True),
+                    [values for _, values in inserts],
+                )
+                .scalars()
+                .all()
+            )
+            for (incident, _), new_id in zip(inserts, ids, strict=True):
+                incident.id = int(new_id)
+        if updates:
+            conn.execute(
+                incidents.update()
+                .where(incidents.c.id == sa.bindparam("_id"))
+                .values({name: sa.bindparam(name) for name in updates[0] if name != "_id"}),
+                updates,
+            )
+        with_evidence = [(i, i.evidence) for i, _, _ in keyed if i.evidence]
+        if with_evidence and evidence_limit > 0:
+            self._merge_evidence(with_evidence, evidence_limit)
+        return [int(i.id) for i, _, _ in keyed if i.id is not None]
+
+    def _figures(self, incident: Incident) -> dict[str, Any]:
+        """The columns a detector update replaces."""
+        return {
             "kind": incident.kind,
             "key": _clean(incident.key),
             "source_ips": list(incident.source_ips),
@@ -441,77 +517,52 @@ class Transaction:
             "updated_at": incident.updated_at if incident.updated_at is not None else self._now,
             "search_text": _search_text(incident.key, incident.source_ips, incident.users),
         }
-        if row is None:
-            if incident.status not in STATUSES:
-                raise StoreError(f"unknown incident status {incident.status!r}", where="incident")
-            opened_at = incident.opened_at if incident.opened_at is not None else self._now
-            incident_id = int(
-                conn.execute(
-                    incidents.insert()
-                    .values(
-                        detector_key=_clean(detector_key),
-                        detector_hash=detector_hash,
-                        status=incident.status,
-                        notes=_clean(incident.notes),
-                        opened_at=opened_at,
-                        evidence_count=0,
-                        **figures,
-                    )
-                    .returning(incidents.c.id)
-                ).scalar_one()
-            )
-            stored = 0
-            incident.opened_at = opened_at
-        else:
-            incident_id = int(row.id)
-            stored = int(row.evidence_count)
-            conn.execute(incidents.update().where(incidents.c.id == incident_id).values(**figures))
-            incident.status = row.status
-            incident.notes = row.notes
-            incident.opened_at = row.opened_at
-        incident.id = incident_id
-        incident.updated_at = figures["updated_at"]
-        if incident.evidence and evidence_limit > 0:
-            self._append_evidence(incident_id, stored, incident.evidence, evidence_limit)
-        return incident_id
 
-    def _append_evidence(
-        self, incident_id: int, stored: int, lines: Sequence[str], limit: int
-    ) -> None:
-        conn = self.connection
+    def _merge_evidence(self, items: Sequence[tuple[Incident, Sequence[str]]], limit: int) -> None:
         # A detector may hand over all its lines each time or only the new ones.
         # Kept: the first ``limit // 2`` lines ever stored and the latest others, so
         # a long campaign shows how it began and what it does now.
-        old = list(
-            conn.execute(
-                sa.select(evidence.c.line)
-                .where(evidence.c.incident_id == incident_id)
-                .order_by(evidence.c.seq)
+        conn = self.connection
+        stored: dict[int, list[str]] = {}
+        for chunk in _chunks([int(i.id) for i, _ in items if i.id is not None]):
+            query = (
+                sa.select(evidence.c.incident_id, evidence.c.line)
+                .where(evidence.c.incident_id.in_(chunk))
+                .order_by(evidence.c.incident_id, evidence.c.seq)
             )
-            .scalars()
-            .all()
-        )
-        merged = list(dict.fromkeys([*old, *(_clean(line) for line in lines)]))
-        if len(merged) > limit:
-            half = limit // 2
-            merged = merged[:half] + merged[len(merged) - (limit - half) :]
-        if merged == old:
-            return
-        keep = len(old) if merged[: len(old)] == old else 0
-        if keep < len(old):
-            conn.execute(evidence.delete().where(evidence.c.incident_id == incident_id))
-        rows = [
-            {"incident_id": incident_id, "seq": seq, "line": line}
-            for seq, line in enumerate(merged)
-            if seq >= keep
-        ]
+            for row in conn.execute(query):
+                stored.setdefault(row.incident_id, []).append(row.line)
+        rewrite: list[int] = []
+        rows: list[dict[str, Any]] = []
+        counts: list[dict[str, Any]] = []
+        for incident, lines in items:
+            incident_id = int(incident.id or 0)
+            old = stored.get(incident_id, [])
+            merged = list(dict.fromkeys([*old, *(_clean(line) for line in lines)]))
+            if len(merged) > limit:
+                half = limit // 2
+                merged = merged[:half] + merged[len(merged) - (limit - half) :]
+            if merged == old:
+                continue
+            keep = len(old) if merged[: len(old)] == old else 0
+            if keep < len(old):
+                rewrite.append(incident_id)
+            rows.extend(
+                {"incident_id": incident_id, "seq": seq, "line": line}
+                for seq, line in enumerate(merged)
+                if seq >= keep
+            )
+            counts.append({"_id": incident_id, "evidence_count": len(merged)})
+        for chunk in _chunks(rewrite):
+            conn.execute(evidence.delete().where(evidence.c.incident_id.in_(chunk)))
         if rows:
             conn.execute(evidence.insert(), rows)
-        if len(merged) != stored:
+        if counts:
             conn.execute(
                 incidents.update()
-                .where(incidents.c.id == incident_id)
-                .values(evidence_count=len(merged))
+                .where(incidents.c.id == sa.bindparam("_id"))
+                .values(evidence_count=sa.bindparam("evidence_count")),
+                counts,
             )
 
     def save_windows(self, rows: Sequence[WindowStats]) -> None:
@@ -865,6 +916,15 @@ class SqlStore:
             incident = _incident_from_row(row)
             incident.evidence = self._evidence(conn, incident_id)
         return incident
+
+    def get_incidents(self, ids: Iterable[int]) -> list[Incident]:
+        """The incidents with these ids (those that exist), without evidence, by id."""
+        found: list[Incident] = []
+        with self.engine.connect() as conn:
+            for chunk in _chunks(sorted(set(ids))):
+                query = sa.select(*_INCIDENT_COLUMNS).where(incidents.c.id.in_(chunk))
+                found.extend(_incident_from_row(row) for row in conn.execute(query))
+        return sorted(found, key=lambda i: i.id or 0)
 
     def _filters(
         self,

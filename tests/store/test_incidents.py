@@ -347,3 +347,34 @@ def test_incidents_roll_back_with_the_batch(store: SqlStore) -> None:
     with store.transaction() as tx:
         incident_id = tx.upsert_incident(make_incident(evidence=["line"]), "k")
     assert store.evidence(incident_id) == ["line"]
+
+
+def test_many_incidents_upserted_at_once_equal_one_by_one(store: SqlStore) -> None:
+    with store.transaction(now=T0) as tx:
+        first = tx.upsert_incident(make_incident("203.0.113.1", evidence=["a1"]), "k1")
+    store.set_status(first, RESOLVED, notes="blocked at the edge")
+    batch = [
+        (make_incident("203.0.113.1", failures=50, evidence=["a1", "a2"]), "k1"),  # update
+        (make_incident("203.0.113.2", failures=7, evidence=["b1"]), "k2"),  # new
+        (make_incident("203.0.113.3", failures=9), "k3"),  # new, no evidence
+    ]
+    with store.transaction(now=T0 + 5) as tx:
+        ids = tx.upsert_incidents(batch, evidence_limit=5)
+    assert ids[0] == first
+    assert len(set(ids)) == 3
+    assert [incident.id for incident, _ in batch] == ids
+    updated = store.get_incident(first)
+    assert updated is not None
+    assert (updated.failures, updated.status, updated.notes) == (
+        50,
+        RESOLVED,
+        "blocked at the edge",
+    )
+    assert updated.evidence == ["a1", "a2"]
+    assert batch[0][0].status == RESOLVED  # the stored status is copied back
+    second = store.get_incident(ids[1])
+    assert second is not None and (second.failures, second.evidence) == (7, ["b1"])
+    assert store.evidence(ids[2]) == []
+    with pytest.raises(StoreError, match="same detector key twice"), store.transaction() as tx:
+        tx.upsert_incidents([(make_incident(), "k9"), (make_incident(), "k9")])
+    assert store.count_incidents() == 3
