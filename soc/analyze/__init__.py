@@ -1,0 +1,20 @@
+"""The AI analyst: one grounded report per incident, from Gemini, a local model or code.
+
+:class:`~soc.analyze.analyst.Analyst` runs the configured chain of providers
+(:mod:`soc.analyze.gemini`, :mod:`soc.analyze.local`), validates each reply
+(:mod:`soc.analyze.report`) against the incident's fact sheet
+(:mod:`soc.analyze.facts`), and falls back to the offline analyst
+(:mod:`soc.analyze.offline`), which always answers.
+"""
+
+from __future__ import annotations
+
+from soc.analyze.base import (
+    PROVIDERS,
+    AnalyzeConfig,
+    Completion,
+    Provider,
+    ProviderError,
+)
+
+__all__ = ["PROVIDERS", "AnalyzeConfig", "Completion", "Provider", "ProviderError"]

@@ -1,0 +1,194 @@
+"""What every analyst shares: its configuration, the provider interface, the report.
+
+A *provider* turns one prompt into one completion (Gemini, a local GGUF model);
+the :class:`~soc.analyze.analyst.Analyst` around it builds the fact sheet,
+validates what comes back (schema, then grounding), retries once, and falls back
+along the configured chain down to the offline analyst, which never fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final, Protocol
+
+from soc.errors import ConfigError, SocError
+
+#: Providers the chain may name, in the order a user would usually try them.
+PROVIDERS: Final = ("gemini", "local", "offline")
+
+#: Estimated price per million tokens (input, output), in US dollars, per model
+#: name prefix; the longest matching prefix wins. Local models cost nothing.
+DEFAULT_PRICES: Final[dict[str, list[float]]] = {
+    "gemini-2.5-flash-lite": [0.10, 0.40],
+    "gemini-2.5-flash": [0.30, 2.50],
+    "gemini-2.5-pro": [1.25, 10.0],
+    "gemini-2.0-flash": [0.10, 0.40],
+}
+
+
+@dataclass(slots=True)
+class AnalyzeConfig:
+    """Who writes incident reports, and under which limits (``[analyze]``).
+
+    ``chain``: providers tried in order for each incident; ``offline`` (the
+    deterministic analyst written in code) is always appended as the last
+    resort. ``gemini_*``: the Gemini API through the ``google-genai`` SDK (key:
+    ``GEMINI_API_KEY`` or secrets.toml); ``gemini_base_url`` points the SDK at
+    another endpoint (a proxy; the tests' local server). ``local_*``: a GGUF
+    model through llama.cpp; an empty ``local_model_path`` means the bundled
+    Gemma 3 270M, assembled into ``models/`` on first use (it exercises the path;
+    it does not write good reports: point this at a Mistral-7B-Instruct Q4_K_M
+    for real use). ``local_n_gpu_layers``: ``-1`` offloads every layer (a T4
+    holds all of Mistral-7B Q4_K_M), 0 runs on the CPU. ``local_chat_format``:
+    empty = from the model's metadata (its chat template).
+
+    ``timeout_seconds``: per model call. ``max_retries``: retries of a failed
+    call (429, 5xx, timeouts) with exponential backoff from
+    ``backoff_seconds``, honouring ``Retry-After``. Budget (the guardrail's
+    last line): at most ``max_calls_per_hour`` model calls, ``max_tokens_per_day``
+    tokens and ``max_cost_usd_per_day`` estimated dollars; past any of them
+    incidents get the offline report (never dropped). ``prices``: US dollars per
+    million tokens ``[input, output]`` by model name prefix.
+
+    ``reanalyze_interval_seconds``: an incident is analysed again only when it
+    changed materially (severity rose, it became a compromise) and at most this
+    often. Fact sheet bounds: ``max_users`` user names, ``max_value_chars``
+    characters of any attacker-written value, ``evidence_lines`` raw lines.
+    """
+
+    chain: list[str] = field(default_factory=lambda: ["local", "offline"])
+    gemini_model: str = "gemini-2.5-flash"
+    gemini_base_url: str = ""
+    local_model_path: str = ""
+    local_n_gpu_layers: int = 0
+    local_n_ctx: int = 4096
+    local_n_threads: int = 0
+    local_chat_format: str = ""
+    max_output_tokens: int = 1024
+    temperature: float = 0.2
+    timeout_seconds: float = 60.0
+    max_retries: int = 3
+    backoff_seconds: float = 1.0
+    max_calls_per_hour: int = 60
+    max_tokens_per_day: int = 2_000_000
+    max_cost_usd_per_day: float = 5.0
+    prices: dict[str, list[float]] = field(default_factory=lambda: dict(DEFAULT_PRICES))
+    reanalyze_interval_seconds: float = 900.0
+    max_users: int = 20
+    max_value_chars: int = 64
+    evidence_lines: int = 5
+
+    def __post_init__(self) -> None:
+        if not self.chain:
+            raise ConfigError("must name at least one provider", where="chain")
+        for i, name in enumerate(self.chain):
+            if name not in PROVIDERS:
+                raise ConfigError(
+                    f"unknown provider {name!r} (known: {', '.join(PROVIDERS)})", f"chain[{i}]"
+                )
+        if len(set(self.chain)) != len(self.chain):
+            raise ConfigError("names a provider twice", where="chain")
+        if self.local_n_gpu_layers < -1:
+            raise ConfigError("must be -1 (all), 0 (CPU) or a layer count", "local_n_gpu_layers")
+        for name in ("local_n_ctx", "max_output_tokens", "max_users", "max_value_chars"):
+            if getattr(self, name) < 1:
+                raise ConfigError("must be at least 1", where=name)
+        for name in ("local_n_threads", "max_retries", "evidence_lines"):
+            if getattr(self, name) < 0:
+                raise ConfigError("must not be negative", where=name)
+        for name in ("timeout_seconds", "backoff_seconds"):
+            if not getattr(self, name) > 0:
+                raise ConfigError("must be more than 0", where=name)
+        for name in (
+            "max_calls_per_hour",
+            "max_tokens_per_day",
+            "max_cost_usd_per_day",
+            "reanalyze_interval_seconds",
+        ):
+            if getattr(self, name) < 0:
+                raise ConfigError("must not be negative", where=name)
+        if not 0 <= self.temperature <= 2:
+            raise ConfigError("must be between 0 and 2", where="temperature")
+        for model, price in self.prices.items():
+            if (
+                not isinstance(price, list)
+                or len(price) != 2
+                or not all(isinstance(p, int | float) and p >= 0 for p in price)
+            ):
+                raise ConfigError("must be [input, output] dollars per million tokens", model)
+
+    def price_of(self, model: str) -> tuple[float, float]:
+        """Dollars per million tokens (input, output) for ``model``; (0, 0) if unknown."""
+        best = ""
+        for prefix in self.prices:
+            if model.startswith(prefix) and len(prefix) > len(best):
+                best = prefix
+        if not best:
+            return (0.0, 0.0)
+        price_in, price_out = self.prices[best]
+        return (float(price_in), float(price_out))
+
+
+class ProviderError(SocError):
+    """A provider could not produce a completion.
+
+    ``reason`` is a short machine-readable cause recorded with the fallback
+    (``unavailable``, ``timeout``, ``rate_limited``, ``server_error``,
+    ``refused``, ``bad_output``, ``budget``); ``retryable`` says whether the
+    same call may succeed later.
+    """
+
+    def __init__(self, reason: str, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message, where=reason)
+        self.reason = reason
+        self.retryable = retryable
+
+
+@dataclass(slots=True)
+class Completion:
+    """What a provider returned for one prompt."""
+
+    text: str
+    tokens_in: int
+    tokens_out: int
+    model: str
+    latency_s: float
+    #: Calls made for it (retries included); each is counted against the budget.
+    attempts: int = 1
+
+
+class Provider(Protocol):
+    """One way of getting text from a model.
+
+    ``complete`` sends the system instructions and the user message (the fact
+    sheet) and asks for JSON matching ``schema`` (a JSON Schema object: the
+    report's structured part plus the markdown). It raises
+    :class:`ProviderError` when no completion can be had; it does not validate
+    the content (the analyst does).
+    """
+
+    name: str
+    model: str
+
+    def unavailable(self) -> str | None:
+        """Why this provider cannot be used now (no key, no model file), or None."""
+        ...
+
+    def complete(self, system: str, user: str, schema: Mapping[str, Any]) -> Completion:
+        """One completion (retrying transient failures within its own limits)."""
+        ...
+
+    def close(self) -> None:
+        """Release what it holds (HTTP client, model weights)."""
+        ...
+
+
+__all__ = [
+    "DEFAULT_PRICES",
+    "PROVIDERS",
+    "AnalyzeConfig",
+    "Completion",
+    "Provider",
+    "ProviderError",
+]

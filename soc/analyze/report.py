@@ -1,0 +1,391 @@
+"""The report: what a model must return, how it is checked, and how it is shown.
+
+A model returns JSON (:data:`MODEL_SCHEMA`): a summary, what happened, an
+assessment, a severity and a confidence. It is checked in two steps:
+
+1. **schema**: the JSON parses, has every field with the right type, length and
+   value, and its severity is the detector's (the rules decide severity; the
+   model explains it);
+2. **grounding**: every IP address, time, date, number and quoted user name the
+   text states must appear in the fact sheet. A model that invents an address
+   or a count fails.
+
+The recommended actions are not the model's: they come from a fixed policy per
+incident kind (:func:`policy_actions`), built from validated facts only, so no
+attacker-written text can choose what the analyst is told to do. The markdown
+(:func:`render_markdown`) has fixed sections, and every model-written text in it
+is escaped so that it renders as text: no HTML, no links, no images.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from soc.events import (
+    BRUTE_FORCE,
+    CREDENTIAL_COMPROMISE,
+    DISTRIBUTED_BRUTE_FORCE,
+    PASSWORD_SPRAY,
+    PORT_SCAN,
+    SEVERITIES,
+    SLOW_BRUTE_FORCE,
+    WEB_AUTH_BRUTE_FORCE,
+    WEB_SCAN,
+)
+
+CONFIDENCES: Final = ("low", "medium", "high")
+#: Longest text a model may write per field (characters).
+MAX_FIELD_CHARS: Final = {"summary": 400, "what_happened": 1200, "assessment": 800}
+
+#: What a model must return (a JSON Schema object, as providers pass it on).
+MODEL_SCHEMA: Final[dict[str, Any]] = {
+    "type": "object",
+    "properties": {
+        "summary": {
+            "type": "string",
+            "description": "one or two sentences",
+            "maxLength": MAX_FIELD_CHARS["summary"],
+        },
+        "what_happened": {
+            "type": "string",
+            "description": "the attack, step by step",
+            "maxLength": MAX_FIELD_CHARS["what_happened"],
+        },
+        "assessment": {
+            "type": "string",
+            "description": "why it matters, and how sure",
+            "maxLength": MAX_FIELD_CHARS["assessment"],
+        },
+        "severity": {"type": "string", "enum": list(SEVERITIES)},
+        "confidence": {"type": "string", "enum": list(CONFIDENCES)},
+    },
+    "required": ["summary", "what_happened", "assessment", "severity", "confidence"],
+}
+
+_IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w.]*\d)")
+_IPV6 = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])")
+_TIME = re.compile(r"(?<![\d:])(\d{1,2}):(\d{2})(?::(\d{2}))?(?![\d:])")
+_DATE = re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)")
+_NUMBER = re.compile(r"(?<![\w.:-])\d[\d,]*(?:\.\d+)?(?![\w:])")
+_QUOTED_USER = re.compile(
+    r"\b(?:user(?:name)?s?|accounts?|login)\s*[:=]?\s*[\"'`“‘]([^\"'`”’\n]{1,200})[\"'`”’]",
+    re.IGNORECASE,
+)
+
+
+@dataclass(slots=True)
+class Validation:
+    """The outcome of checking a model's reply: the parsed fields and what is wrong."""
+
+    fields: dict[str, Any] = field(default_factory=dict)
+    schema_errors: list[str] = field(default_factory=list)
+    grounding_errors: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.schema_errors and not self.grounding_errors
+
+    @property
+    def errors(self) -> list[str]:
+        return [*self.schema_errors, *self.grounding_errors]
+
+
+def validate_reply(text: str, sheet: Mapping[str, Any]) -> Validation:
+    """Check a model's JSON reply against the schema, then against the fact sheet."""
+    result = Validation()
+    try:
+        data = json.loads(_strip_fence(text))
+    except ValueError as exc:
+        result.schema_errors.append(f"not valid JSON: {exc}")
+        return result
+    if not isinstance(data, dict):
+        result.schema_errors.append("the reply must be a JSON object")
+        return result
+    for name in ("summary", "what_happened", "assessment"):
+        value = data.get(name)
+        if not isinstance(value, str) or not value.strip():
+            result.schema_errors.append(f"{name}: must be a non-empty string")
+        elif len(value) > MAX_FIELD_CHARS[name]:
+            result.schema_errors.append(f"{name}: longer than {MAX_FIELD_CHARS[name]} characters")
+    if data.get("confidence") not in CONFIDENCES:
+        result.schema_errors.append(f"confidence: must be one of {', '.join(CONFIDENCES)}")
+    expected = sheet.get("incident", {}).get("severity")
+    if data.get("severity") not in SEVERITIES:
+        result.schema_errors.append(f"severity: must be one of {', '.join(SEVERITIES)}")
+    elif data.get("severity") != expected:
+        result.schema_errors.append(
+            f"severity: {data.get('severity')!r} differs from the evidence-based severity "
+            f"{expected!r}; explain the facts, do not re-rate them"
+        )
+    unknown = sorted(set(data) - set(MODEL_SCHEMA["properties"]))
+    if unknown:
+        result.schema_errors.append(f"unexpected fields: {', '.join(unknown)}")
+    if result.schema_errors:
+        return result
+    result.fields = {k: data[k] for k in MODEL_SCHEMA["required"]}
+    text_fields = [data["summary"], data["what_happened"], data["assessment"]]
+    result.grounding_errors = grounding_errors("\n".join(text_fields), sheet)
+    return result
+
+
+def _strip_fence(text: str) -> str:
+    # Some models wrap JSON in a ```json fence despite being asked not to.
+    stripped = text.strip()
+    if stripped.startswith("```"):
+        stripped = stripped.split("\n", 1)[1] if "\n" in stripped else ""
+        if stripped.rstrip().endswith("```"):
+            stripped = stripped.rstrip()[:-3]
+    return stripped
+
+
+def grounding_errors(text: str, sheet: Mapping[str, Any]) -> list[str]:
+    """What ``text`` states that the fact sheet does not hold (empty: grounded)."""
+    known = _Known(sheet)
+    errors: list[str] = []
+    for match in _IPV4.finditer(text):
+        if not known.has_ip(match.group(0)):
+            errors.append(f"IP address {match.group(0)} is not in the facts")
+    for match in _IPV6.finditer(text):
+        candidate = match.group(0)
+        if _parses_as_ip(candidate) and not known.has_ip(candidate):
+            errors.append(f"IP address {candidate} is not in the facts")
+    scrubbed = _IPV6.sub(
+        lambda m: " " if _parses_as_ip(m.group(0)) else m.group(0), _IPV4.sub(" ", text)
+    )
+    for match in _DATE.finditer(scrubbed):
+        if match.group(0) not in known.dates:
+            errors.append(f"date {match.group(0)} is not in the facts")
+    scrubbed = _DATE.sub(" ", scrubbed)
+    for match in _TIME.finditer(scrubbed):
+        hh, mm, ss = int(match.group(1)), match.group(2), match.group(3)
+        stated = f"{hh:02d}:{mm}" + (f":{ss}" if ss else "")
+        if not any(t.startswith(stated) for t in known.times):
+            errors.append(f"time {match.group(0)} is not in the facts")
+    scrubbed = _TIME.sub(" ", scrubbed)
+    for match in _NUMBER.finditer(scrubbed):
+        number = match.group(0).replace(",", "")
+        if number not in known.numbers:
+            errors.append(f"number {match.group(0)} is not in the facts")
+    for match in _QUOTED_USER.finditer(text):
+        name = match.group(1)
+        if name not in known.strings:
+            errors.append(f"user {name!r} is not in the facts")
+    return sorted(dict.fromkeys(errors))
+
+
+def _parses_as_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+class _Known:
+    """Everything a fact sheet holds, in the forms a text may state it."""
+
+    def __init__(self, sheet: Mapping[str, Any]) -> None:
+        self.ips: set[str] = set()
+        self.numbers: set[str] = set()
+        self.strings: set[str] = set()
+        self.dates: set[str] = set()
+        self.times: set[str] = set()
+        for value in _leaves(sheet):
+            if isinstance(value, bool):
+                continue
+            if isinstance(value, int | float):
+                self._add_number(value)
+                continue
+            text = str(value)
+            self.strings.add(text)
+            if _parses_as_ip(text):
+                self.ips.add(str(ipaddress.ip_address(text)))
+            for date in _DATE.finditer(text):
+                self.dates.add(date.group(0))
+            for time in _TIME.finditer(text):
+                self.times.add(f"{int(time.group(1)):02d}:{time.group(2)}:{time.group(3) or '00'}")
+            for number in re.finditer(r"\d+(?:\.\d+)?", text):
+                self._add_number(float(number.group(0)))
+        # Small counting words a report needs whatever the facts (one attacker, two steps).
+        for n in range(0, 11):
+            self.numbers.add(str(n))
+
+    def _add_number(self, value: float) -> None:
+        self.numbers.add(f"{value:g}" if value != int(value) else str(int(value)))
+        self.numbers.add(repr(float(value)))
+
+    def has_ip(self, text: str) -> bool:
+        try:
+            return str(ipaddress.ip_address(text)) in self.ips
+        except ValueError:
+            return False
+
+
+def _leaves(value: Any) -> Iterable[Any]:
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            yield str(k)
+            yield from _leaves(v)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            yield from _leaves(v)
+    elif value is not None:
+        yield value
+
+
+# --- what to do: policy, not model output ----------------------------------------------
+
+
+def policy_actions(sheet: Mapping[str, Any]) -> list[str]:
+    """The recommended actions for an incident, from its kind and validated facts only.
+
+    Attacker-written values (user names, paths) never appear: a hostile user name
+    cannot change what the analyst is told to do.
+    """
+    incident = sheet.get("incident", {})
+    kind = incident.get("kind", "")
+    sources = [str(ip) for ip in sheet.get("source_addresses", [])]
+    many = len(sources) > 3 or sheet.get("source_addresses_not_listed")
+    who = "the source addresses listed" if many or not sources else ", ".join(sources)
+    block = f"Block {who} at the firewall (fail2ban or ufw) for at least 24 hours."
+    actions: list[str] = []
+    if kind == CREDENTIAL_COMPROMISE:
+        actions += [
+            "Treat the account that logged in as compromised: disable it or reset its "
+            "credentials now, and end its sessions.",
+            f"{block}",
+            "Review what the account did after the login (shell history, sudo, new keys "
+            "in authorized_keys, cron jobs, new users) and look for persistence.",
+            "Require key-based SSH authentication or MFA for this account.",
+        ]
+    elif kind in (BRUTE_FORCE, SLOW_BRUTE_FORCE):
+        actions += [
+            block,
+            "Confirm that no login from these addresses succeeded (the incident would be a "
+            "compromise).",
+            "Disable SSH password authentication (PasswordAuthentication no) or add MFA.",
+        ]
+    elif kind == PASSWORD_SPRAY:
+        actions += [
+            block,
+            "Check that the targeted accounts exist only where needed and have strong, "
+            "unique passwords; disable unused ones.",
+            "Disable SSH password authentication or require MFA.",
+        ]
+    elif kind == DISTRIBUTED_BRUTE_FORCE:
+        actions += [
+            "Protect the targeted account(s): strong password or key-only login, MFA.",
+            "Rate-limit new SSH connections (MaxStartups, PerSourcePenalties, a firewall "
+            "rate limit); blocking single addresses will not stop a distributed attack.",
+            block,
+        ]
+    elif kind == WEB_AUTH_BRUTE_FORCE:
+        actions += [
+            block,
+            "Rate-limit the protected location (nginx limit_req) and check its accounts "
+            "for weak passwords.",
+        ]
+    elif kind == WEB_SCAN:
+        actions += [
+            block,
+            "Confirm that none of the probed paths exist or expose files (backups, .env, "
+            "admin panels) on this server.",
+        ]
+    elif kind == PORT_SCAN:
+        actions += [
+            block,
+            "Confirm that only intended services listen on the scanned ports.",
+        ]
+    else:
+        actions.append(block)
+    if incident.get("still_active"):
+        actions.append("Keep watching: the campaign was still active when this was written.")
+    return actions
+
+
+# --- the markdown --------------------------------------------------------------------
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|<>~&])")
+
+
+def escape_markdown(text: str) -> str:
+    """Model- or attacker-written text made to render as plain text in markdown."""
+    return _MD_SPECIAL.sub(r"\\\1", text).replace("\r", "")
+
+
+def render_markdown(
+    fields: Mapping[str, Any], sheet: Mapping[str, Any], actions: Sequence[str]
+) -> str:
+    """The report with its fixed sections; every written text is escaped."""
+    incident = sheet.get("incident", {})
+    counts = sheet.get("counts", {})
+    untrusted = sheet.get("untrusted", {})
+    technique = str(incident.get("mitre_technique", ""))
+    lines = [
+        "## Summary",
+        escape_markdown(str(fields["summary"])),
+        "",
+        "## What happened",
+        escape_markdown(str(fields["what_happened"])),
+        "",
+        "## Evidence",
+        f"- Kind: {escape_markdown(str(incident.get('kind', '')))}",
+        f"- From {incident.get('first_seen', '?')} to {incident.get('last_seen', '?')}",
+        f"- Failed attempts: {counts.get('failed_attempts', 0)}; successful logins: "
+        f"{counts.get('successful_logins', 0)}; events: {counts.get('events', 0)}",
+        f"- Source addresses ({counts.get('source_addresses', 0)}): "
+        + (", ".join(f"`{ip}`" for ip in sheet.get("source_addresses", [])) or "none listed"),
+    ]
+    users = untrusted.get("users", [])
+    if users:
+        shown = ", ".join(_code(u) for u in users)
+        lines.append(
+            f"- User names tried ({counts.get('distinct_users_targeted', len(users))}, "
+            f"attacker-written): {shown}"
+        )
+    evidence = untrusted.get("evidence_lines", [])
+    if evidence:
+        fence = "````"
+        lines += ["", "Log lines (attacker-controlled text):", fence, *evidence, fence]
+    lines += [
+        "",
+        "## Assessment and severity",
+        f"**Severity:** {incident.get('severity', '?')} · **Confidence:** "
+        f"{escape_markdown(str(fields['confidence']))}",
+        "",
+        escape_markdown(str(fields["assessment"])),
+        "",
+        "## MITRE ATT&CK",
+        f"- {technique} {escape_markdown(str(incident.get('mitre_technique_name', '')))}"
+        + (
+            f" (https://attack.mitre.org/techniques/{technique.replace('.', '/')}/)"
+            if technique
+            else ""
+        ),
+        "",
+        "## Recommended actions",
+        *(f"{i}. {escape_markdown(a)}" for i, a in enumerate(actions, 1)),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _code(value: str) -> str:
+    # neutralize() already escaped backquotes, so a value cannot close its span.
+    return f"`{value}`" if value else "`(empty)`"
+
+
+__all__ = [
+    "CONFIDENCES",
+    "MODEL_SCHEMA",
+    "Validation",
+    "escape_markdown",
+    "grounding_errors",
+    "policy_actions",
+    "render_markdown",
+    "validate_reply",
+]

@@ -1,0 +1,180 @@
+"""Dispatch: which incidents get a report, when, off the ingestion path.
+
+The engine tells the worker which incidents a batch opened or updated
+(:meth:`AnalysisWorker.notify`); the worker, on a thread of its own, writes a
+report for every incident that has none, and again only when the incident
+changed materially (its severity rose, or it became a credential compromise),
+at most once per ``reanalyze_interval_seconds``. Other updates keep the report
+they have (counted as cache hits). Whatever is pending when the engine stops is
+analysed by :meth:`drain`, so no incident is left without a report.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from soc.analyze.analyst import Analyst, Report
+from soc.clock import Clock
+from soc.events import CREDENTIAL_COMPROMISE, SEVERITIES, Incident
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class _Analysed:
+    """What an incident looked like when it was last analysed, and when (wall clock)."""
+
+    kind: str
+    severity: str
+    at: float
+
+
+class AnalysisWorker:
+    """Analyses notified incidents on demand (:meth:`run_pending`) or on its own thread."""
+
+    def __init__(self, store: Any, analyst: Analyst, clock: Clock, *, poll: float = 0.5) -> None:
+        self.store = store
+        self.analyst = analyst
+        self.clock = clock
+        self.poll = poll
+        self.interval = analyst.config.reanalyze_interval_seconds
+        self.reports: dict[int, Report] = {}  # the latest report per incident, this run
+        self._pending: dict[int, None] = {}
+        self._last: dict[int, _Analysed] = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def notify(self, incident_ids: Iterable[int]) -> None:
+        """Incidents opened or updated (thread-safe; the engine calls this after a commit)."""
+        with self._lock:
+            self._pending.update(dict.fromkeys(incident_ids))
+        self._wake.set()
+
+    def run_pending(self, *, force: bool = False) -> int:
+        """Analyse what is due now (with ``force``: everything changed); returns how many."""
+        with self._lock:
+            pending = list(self._pending)
+            self._pending.clear()
+        done = 0
+        keep: list[int] = []
+        for incident_id in pending:
+            if self._stop.is_set() and not force:
+                keep.append(incident_id)
+                continue
+            incident = self.store.get_incident(incident_id)
+            if incident is None:
+                continue
+            decision = self._decide(incident, force=force)
+            if decision == "later":
+                keep.append(incident_id)
+            elif decision == "keep":
+                self.analyst.usage.cache_hits += 1
+            else:
+                self._analyse(incident)
+                done += 1
+        if keep:
+            with self._lock:
+                for incident_id in keep:
+                    self._pending.setdefault(incident_id, None)
+        return done
+
+    def _decide(self, incident: Incident, *, force: bool) -> str:
+        """``now``: analyse; ``keep``: the report stands; ``later``: changed, too soon."""
+        incident_id = int(incident.id or 0)
+        last = self._last.get(incident_id) or self._stored(incident_id)
+        if last is None:
+            return "now"
+        rose = SEVERITIES.index(incident.severity) > SEVERITIES.index(last.severity)
+        compromised = incident.kind == CREDENTIAL_COMPROMISE != last.kind
+        if not (rose or compromised):
+            return "keep"
+        if force or self.clock.now() - last.at >= self.interval:
+            return "now"
+        return "later"
+
+    def _stored(self, incident_id: int) -> _Analysed | None:
+        records = self.store.analyses(incident_id)
+        if not records:
+            return None
+        latest = records[-1]
+        seen = (latest.structured or {}).get("incident", {})
+        last = _Analysed(
+            kind=str(seen.get("kind", "")),
+            severity=str(seen.get("severity", SEVERITIES[0])),
+            at=latest.created_at,
+        )
+        self._last[incident_id] = last
+        return last
+
+    def _analyse(self, incident: Incident) -> None:
+        incident_id = int(incident.id or 0)
+        evidence = self.store.evidence(incident_id)
+        report = self.analyst.analyze(incident, evidence)
+        now = self.clock.now()
+        structured = {
+            **report.structured,
+            "incident": {
+                "kind": incident.kind,
+                "severity": incident.severity,
+                "failures": incident.failures,
+            },
+        }
+        self.store.add_analysis(
+            incident_id,
+            provider=report.provider,
+            model=report.model,
+            created_at=now,
+            markdown=report.markdown,
+            structured=structured,
+            tokens_in=report.tokens_in,
+            tokens_out=report.tokens_out,
+            cost_usd=report.cost_usd,
+            latency_s=report.latency_s,
+            grounded=report.grounded,
+            grounding_errors=report.grounding_errors,
+            fallback_reason=report.fallback_reason,
+            reused=report.reused,
+        )
+        self.reports[incident_id] = report
+        self._last[incident_id] = _Analysed(incident.kind, incident.severity, now)
+
+    # --- on a thread -----------------------------------------------------------------
+    def start(self) -> None:
+        """Analyse on a daemon thread until :meth:`stop`."""
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="soc-analyst", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.poll)
+            self._wake.clear()
+            try:
+                self.run_pending()
+            except Exception:  # a store hiccup must not end analysis for good
+                _log.exception("analysis pass failed; retrying")
+                self._stop.wait(self.poll)
+
+    def stop(self) -> None:
+        """Stop the thread after the incident it is on."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def drain(self) -> int:
+        """Stop, then analyse everything still pending, changes within the interval included."""
+        self.stop()
+        return self.run_pending(force=True)
+
+
+__all__ = ["AnalysisWorker"]

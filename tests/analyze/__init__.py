@@ -1,0 +1,1 @@
+"""Tests of the AI analyst: providers, fact sheet, validation, dispatch."""
