@@ -26,7 +26,7 @@ system-deps:
 # the other files there are the same attacks in other formats).
 SAMPLE_SET := data/samples/auth.log data/samples/nginx-access.log data/samples/ufw.log
 run: $(STAMP)
-	$(BIN)/soc replay $(SAMPLE_SET) --year 2025 --timezone UTC
+	$(BIN)/soc replay $(SAMPLE_SET) --year 2025 --timezone UTC --analyst offline
 
 lint: $(STAMP)
 	$(BIN)/ruff check soc tests bench

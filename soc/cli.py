@@ -21,14 +21,15 @@ from types import FrameType
 from typing import Any, TextIO
 
 from soc import __version__
+from soc.analyze.base import AnalyzeConfig
 from soc.clock import SystemClock
 from soc.config import Settings, SourceSpec, build_dataclass, load_settings
 from soc.errors import SocError
 from soc.events import SEVERITIES, Event, Incident, format_timestamp
 from soc.parse.base import ParseConfig, ParseStats
 
-#: Report writers ``soc replay --analyst`` accepts.
-ANALYSTS = ("none",)
+#: Report writers ``soc replay --analyst`` accepts (none: detection only).
+ANALYSTS = ("none", "offline", "local", "gemini")
 #: Incidents a replay's printed summary lists (the most severe, then the largest).
 INCIDENTS_SHOWN = 20
 
@@ -97,8 +98,8 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--analyst",
         choices=ANALYSTS,
-        default="none",
-        help="who writes incident reports (none: detection only)",
+        help="who writes incident reports, before the offline analyst "
+        "(default: [analyze] chain; none: detection only)",
     )
     p.add_argument("--summary-json", metavar="PATH|-", help="write the summary as JSON")
     p.set_defaults(handler=_cmd_replay)
@@ -210,9 +211,18 @@ def _cmd_replay(args: argparse.Namespace) -> int:
             name="replay", type="replay", parse=_parse_config(args, settings), options=options
         )
     ]
+    if args.analyst is not None and args.analyst != "none":
+        settings.analyze = build_dataclass(
+            AnalyzeConfig,
+            dataclasses.asdict(settings.analyze) | {"chain": [args.analyst]},
+            "command line",
+        )
     store = open_store(args.db)
     try:
-        with _exporting(settings, store) as worker:
+        with (
+            _exporting(settings, store) as worker,
+            _analysing(settings, store, clock, enabled=args.analyst != "none") as analysis,
+        ):
             # Another machine's logs, most likely: this machine's addresses mean nothing
             # there. A replay starts over: its detector remembers no earlier run.
             engine = Engine(
@@ -222,6 +232,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
                 sources=build_sources(settings, clock),
                 host_addresses=(),
                 resume=False,
+                on_incidents=analysis.notify if analysis is not None else None,
             )
             stop = _stop_on_signals()
             try:
@@ -229,8 +240,12 @@ def _cmd_replay(args: argparse.Namespace) -> int:
                 engine.finish()
             finally:
                 engine.close()
+            if analysis is not None:
+                # One report per incident, on its final state: a replay has no reader
+                # waiting for early reports.
+                analysis.drain()
             exports = _finish_exports(worker, settings)
-        summary = _summary(engine, store, top=args.top)
+            summary = _summary(engine, store, top=args.top, analysis=analysis)
         summary["exports"] = exports
     finally:
         store.close()
@@ -258,6 +273,29 @@ def _apply_detection_flags(settings: Settings, args: argparse.Namespace) -> None
         detect["window_seconds"] = window["seconds"] = args.window
     settings.detect = build_dataclass(DetectConfig, detect, "command line")
     settings.window = build_dataclass(WindowConfig, window, "command line")
+
+
+@contextlib.contextmanager
+def _analysing(
+    settings: Settings, store: Any, clock: Any, *, enabled: bool, background: bool = False
+) -> Iterator[Any]:
+    """The analyst's dispatch worker (None when disabled); on a thread if ``background``."""
+    if not enabled:
+        yield None
+        return
+    from soc.analyze.analyst import Analyst, build_providers
+    from soc.analyze.worker import AnalysisWorker
+
+    providers = build_providers(settings.analyze, settings.secrets)
+    analyst = Analyst(settings.analyze, providers, clock)
+    worker = AnalysisWorker(store, analyst, clock)
+    if background:
+        worker.start()
+    try:
+        yield worker
+    finally:
+        worker.stop()
+        analyst.close()
 
 
 @contextlib.contextmanager
@@ -329,19 +367,42 @@ def _incident_json(incident: Incident) -> dict[str, Any]:
     }
 
 
-def _summary(engine: Any, store: Any, *, top: int) -> dict[str, Any]:
+def _summary(engine: Any, store: Any, *, top: int, analysis: Any = None) -> dict[str, Any]:
     report = engine.report
     findings = report.findings
     stats: ParseStats = report.parse
     incidents = sorted(
         store.get_incidents(report.incident_ids), key=lambda i: (i.first_seen, i.id or 0)
     )
+    rows = [_incident_json(i) for i in incidents]
+    if analysis is not None:
+        usage = analysis.analyst.usage.as_dict()
+        for row in rows:
+            done = analysis.reports.get(row["id"])
+            row["analysis"] = (
+                None
+                if done is None
+                else {"provider": done.provider, "grounded": done.grounded, "reused": done.reused}
+            )
+    else:
+        usage = {
+            "calls": 0,
+            "model_calls": 0,
+            "by_provider": {},
+            "cache_hits": 0,
+            "tokens_in": 0,
+            "tokens_out": 0,
+            "cost_usd": 0.0,
+        }
+    calls = usage["calls"]
+    usage["lines_per_call"] = round(stats.lines / calls, 1) if calls else None
+    usage["events_per_call"] = round(stats.events / calls, 1) if calls else None
     return {
         "lines": stats.lines,
         "events": stats.events,
         "unparsed": stats.unparsed_total,
-        "incidents": [_incident_json(i) for i in incidents],
-        "llm": {"calls": 0, "cache_hits": 0, "tokens_in": 0, "tokens_out": 0, "cost_usd": 0.0},
+        "incidents": rows,
+        "llm": usage,
         "threshold": engine.threshold,
         "window_seconds": engine.settings.window.seconds,
         "windows": report.windows_stored,
@@ -440,8 +501,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     clock = SystemClock()
     store = open_store(settings.store.url)
     try:
-        with _exporting(settings, store) as worker:
-            engine = Engine(settings, store, clock, follow_tuning=True)
+        with (
+            _exporting(settings, store) as worker,
+            _analysing(settings, store, clock, enabled=True, background=True) as analysis,
+        ):
+            engine = Engine(
+                settings, store, clock, follow_tuning=True, on_incidents=analysis.notify
+            )
             stop = _stop_on_signals()
             try:
                 if args.once:
@@ -451,6 +517,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 engine.finish()
             finally:
                 engine.close()
+            analysis.drain()  # every incident leaves with a report
             _finish_exports(worker, settings)
     finally:
         store.close()

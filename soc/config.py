@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
 
+from soc.analyze.base import AnalyzeConfig
 from soc.detect.base import DetectConfig
 from soc.errors import ConfigError
 from soc.parse.base import ParseConfig
@@ -130,6 +131,7 @@ class Settings:
     parse: ParseConfig = field(default_factory=ParseConfig)
     window: WindowConfig = field(default_factory=WindowConfig)
     detect: DetectConfig = field(default_factory=DetectConfig)
+    analyze: AnalyzeConfig = field(default_factory=AnalyzeConfig)
     sources: list[SourceSpec] = field(default_factory=list)
     exports: list[ExportSpec] = field(default_factory=list)
     secrets: dict[str, Secret] = field(default_factory=dict)
@@ -144,6 +146,7 @@ class Settings:
             "parse": dataclasses.asdict(self.parse),
             "window": dataclasses.asdict(self.window),
             "detect": dataclasses.asdict(self.detect),
+            "analyze": dataclasses.asdict(self.analyze),
             "exports": [{"name": e.name, "type": e.type, **e.options} for e in self.exports],
             "sources": [
                 {
@@ -164,6 +167,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "parse": ParseConfig,
     "window": WindowConfig,
     "detect": DetectConfig,
+    "analyze": AnalyzeConfig,
 }
 _SOURCE_COMMON = ("name", "type")
 _LISTS = ("sources", "exports")

@@ -106,7 +106,9 @@ class Engine:
     settings. ``resume``: continue every source from its stored checkpoint (a
     replay starts over: its detector has no memory of an earlier run). Call
     :meth:`finish` at the end of input or before stopping: it hands over every
-    open window and incident.
+    open window and incident. ``on_incidents`` is told the store ids of the
+    incidents each commit opened or updated (the analyst's dispatch); it must
+    return at once.
     """
 
     def __init__(
@@ -119,6 +121,7 @@ class Engine:
         host_addresses: Iterable[str] | None = None,
         follow_tuning: bool = False,
         resume: bool = True,
+        on_incidents: Callable[[list[int]], None] | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -135,6 +138,7 @@ class Engine:
         self.export_sinks = [spec.name for spec in settings.exports]
         self.host_name = socket.gethostname()
         self.follow_tuning = follow_tuning
+        self.on_incidents = on_incidents
         # Event time as of the last batch, and the wall-clock time it was reached.
         self._event_time: float | None = None
         self._event_wall = 0.0
@@ -331,6 +335,8 @@ class Engine:
         report = self.report
         report.windows_stored += len(windows)
         report.incident_ids.update(dict.fromkeys(ids))
+        if ids and self.on_incidents is not None:
+            self.on_incidents(ids)
         if self.export_sinks:
             report.alerts_queued += len(self.export_sinks) * len(incidents)
 

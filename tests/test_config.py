@@ -46,19 +46,20 @@ def test_documented_soc_toml_is_valid_and_equals_the_defaults(tmp_path: Path) ->
     """Uncommenting every documented key must load, and give the code's defaults."""
     documented = (ROOT / "soc.toml").read_text(encoding="utf-8")
     as_shipped = _load(tmp_path, documented)
-    uncommented = re.sub(r"^# (?=\[|[a-z_]+ = )", "", documented, flags=re.MULTILINE)
+    uncommented = re.sub(r'^# (?=\[|[a-z_]+ = |"[^"]+" = )', "", documented, flags=re.MULTILINE)
     # the year line documents an option, not a default
     uncommented = re.sub(r"^year = .*$", "", uncommented, flags=re.MULTILINE)
     everything = _load(tmp_path, uncommented)
     defaults = Settings()
-    for section in ("store", "engine", "parse", "window", "detect"):
+    for section in ("store", "engine", "parse", "window", "detect", "analyze"):
         assert getattr(as_shipped, section) == getattr(defaults, section)
         assert getattr(everything, section) == getattr(defaults, section), section
         # every key of the section is documented
         block = re.search(rf"^# \[{section}\].*?(?=^$)", documented, re.MULTILINE | re.DOTALL)
         assert block is not None, section
         for f in dataclasses.fields(getattr(defaults, section)):
-            assert re.search(rf"^# {f.name} = ", block.group(0), re.MULTILINE), (section, f.name)
+            documented_as = rf"^# ({f.name} = |\[{section}\.{f.name}\])"  # a key or a table
+            assert re.search(documented_as, block.group(0), re.MULTILINE), (section, f.name)
     assert [e.type for e in everything.exports] == ["elasticsearch", "webhook"]
     for export in everything.exports:
         config_cls, _ = sink_classes(export.type)

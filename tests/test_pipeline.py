@@ -68,6 +68,9 @@ export_drain_seconds = 10.0
 [parse]
 timezone = "UTC"
 year = 2025
+
+[analyze]
+chain = ["offline"]
 {body}
 """,
         encoding="utf-8",
@@ -103,13 +106,12 @@ def test_a_flood_becomes_one_incident_and_quiet_keys_are_dismissed(
     assert incident["last_seen"] == "2025-11-21T10:09:59.000000Z"
     assert incident["technique"] == "T1110.001"
     assert incident["severity"] == "medium"  # 600 failures: above 100, below 1,000
-    assert summary["llm"] == {
-        "calls": 0,
-        "cache_hits": 0,
-        "tokens_in": 0,
-        "tokens_out": 0,
-        "cost_usd": 0.0,
-    }
+    # one report for the whole flood, by the offline analyst (no model configured)
+    llm = summary["llm"]
+    assert (llm["calls"], llm["model_calls"], llm["by_provider"]) == (1, 0, {"offline": 1})
+    assert (llm["tokens_in"], llm["tokens_out"], llm["cost_usd"]) == (0, 0, 0.0)
+    assert llm["lines_per_call"] == 602.0
+    assert incident["analysis"] == {"provider": "offline", "grounded": True, "reused": False}
     # windows of 15 s, stored for the charts: 40 for the flooding address, 2 for the
     # quiet one, and 40 for the targeted user "root" (which both addresses tried)
     store = open_store(f"sqlite:///{tmp_path}/r.db")
@@ -125,6 +127,12 @@ def test_a_flood_becomes_one_incident_and_quiet_keys_are_dismissed(
         assert stored.evidence[0] == sorted(lines)[0]
         assert stored.evidence[-1] == _failed(59, "203.0.113.9", minute=9)
         assert len(stored.evidence) == 20
+        (analysis,) = store.analyses(incident["id"])
+        assert analysis.grounded and analysis.provider == "offline"
+        for section in ("## Summary", "## What happened", "## Evidence", "## MITRE ATT&CK"):
+            assert section in analysis.markdown
+        assert "203.0.113.9" in analysis.markdown
+        assert analysis.structured["recommended_actions"][0].startswith("Block 203.0.113.9")
     finally:
         store.close()
 
