@@ -42,6 +42,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_acquire.py
 	$(BIN)/python bench/bench_detect.py
 	$(BIN)/python bench/bench_pipeline.py
+	$(BIN)/python bench/bench_analyze.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .bench

@@ -517,7 +517,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 engine.finish()
             finally:
                 engine.close()
-            analysis.drain()  # every incident leaves with a report
+            # Every incident leaves with a report; a shutdown does not wait for a model.
+            analysis.drain(offline_only=True)
             _finish_exports(worker, settings)
     finally:
         store.close()

@@ -220,10 +220,15 @@ class Engine:
             processed = self.step()
             if until_exhausted and self.exhausted:
                 break
-            if not until_exhausted and self.clock.now() >= self._next_tick:
-                self.tick()
+            if not until_exhausted:
+                self.tick_if_due()
             if processed == 0:
                 stop.wait(self.settings.engine.idle_sleep)
+
+    def tick_if_due(self) -> None:
+        """:meth:`tick`, when ``tick_seconds`` have passed since the last one."""
+        if self.clock.now() >= self._next_tick:
+            self.tick()
 
     def tick(self) -> None:
         """Live housekeeping: tuning, quiet windows and campaigns, retention.

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,14 +50,23 @@ class AnalysisWorker:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
+    @property
+    def pending(self) -> int:
+        """Incidents waiting for a report."""
+        with self._lock:
+            return len(self._pending)
+
     def notify(self, incident_ids: Iterable[int]) -> None:
         """Incidents opened or updated (thread-safe; the engine calls this after a commit)."""
         with self._lock:
             self._pending.update(dict.fromkeys(incident_ids))
         self._wake.set()
 
-    def run_pending(self, *, force: bool = False) -> int:
-        """Analyse what is due now (with ``force``: everything changed); returns how many."""
+    def run_pending(self, *, force: bool = False, chain: Sequence[str] | None = None) -> int:
+        """Analyse what is due now (with ``force``: everything changed); returns how many.
+
+        ``chain``: the providers to use instead of the configured chain.
+        """
         with self._lock:
             pending = list(self._pending)
             self._pending.clear()
@@ -76,7 +85,7 @@ class AnalysisWorker:
             elif decision == "keep":
                 self.analyst.usage.cache_hits += 1
             else:
-                self._analyse(incident)
+                self._analyse(incident, chain)
                 done += 1
         if keep:
             with self._lock:
@@ -112,10 +121,10 @@ class AnalysisWorker:
         self._last[incident_id] = last
         return last
 
-    def _analyse(self, incident: Incident) -> None:
+    def _analyse(self, incident: Incident, chain: Sequence[str] | None = None) -> None:
         incident_id = int(incident.id or 0)
         evidence = self.store.evidence(incident_id)
-        report = self.analyst.analyze(incident, evidence)
+        report = self.analyst.analyze(incident, evidence, chain=chain)
         now = self.clock.now()
         structured = {
             **report.structured,
@@ -171,10 +180,14 @@ class AnalysisWorker:
             self._thread.join()
             self._thread = None
 
-    def drain(self) -> int:
-        """Stop, then analyse everything still pending, changes within the interval included."""
+    def drain(self, *, offline_only: bool = False) -> int:
+        """Stop, then analyse everything still pending, changes within the interval included.
+
+        ``offline_only``: with the offline analyst alone (a shutdown must not wait
+        for a slow model; every incident still leaves with a report).
+        """
         self.stop()
-        return self.run_pending(force=True)
+        return self.run_pending(force=True, chain=["offline"] if offline_only else None)
 
 
 __all__ = ["AnalysisWorker"]

@@ -58,16 +58,18 @@ class ExportWorker:
         for sink in self.sinks:
             self.totals.setdefault(sink.name, SinkTotals())
 
-    def deliver_due(self) -> int:
+    def deliver_due(self, *, interruptible: bool = False) -> int:
         """One pass over every sink, draining what is due; returns how many were delivered.
 
         A sink that fails is left for its backoff: the pass moves on to the next
         sink. A sink that raises (a bug, not an outage) is logged, not fatal.
+        ``interruptible``: stop between batches once :meth:`stop` is called (the
+        thread's passes; :meth:`drain` finishes its own).
         """
         delivered = 0
         for sink in self.sinks:
             totals = self.totals[sink.name]
-            while not self._stop.is_set() or self._thread is None:
+            while not (interruptible and self._stop.is_set()):
                 try:
                     report = deliver_pending(self.store, sink, time.time())
                 except Exception as exc:  # a sink's bug must not stop the others
@@ -118,7 +120,7 @@ class ExportWorker:
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
-            self.deliver_due()
+            self.deliver_due(interruptible=True)
 
 
 def build_sinks(specs: Sequence[ExportSpec], secrets: Mapping[str, Secret]) -> list[Sink]:

@@ -117,3 +117,20 @@ def test_the_background_thread_analyses_what_it_is_told(store: SqlStore) -> None
     finally:
         worker.drain()
     assert len(store.analyses(ids[0])) == 1
+
+
+def test_a_shutdown_drain_writes_offline_reports_without_waiting_for_a_model(
+    store: SqlStore,
+) -> None:
+    # the configured chain names Gemini without a key: a drain must not even try it
+    config = AnalyzeConfig(chain=["gemini"], reanalyze_interval_seconds=0)
+    from soc.analyze.analyst import build_providers
+
+    analyst = Analyst(config, build_providers(config, {}), SystemClock())
+    worker = AnalysisWorker(store, analyst, SystemClock())
+    incident_id = _save(store)
+    worker.notify([incident_id])
+    assert worker.drain(offline_only=True) == 1
+    (record,) = store.analyses(incident_id)
+    assert record.provider == "offline"
+    assert record.fallback_reason is None  # offline was asked for, not fallen back to

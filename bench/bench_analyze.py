@@ -1,0 +1,148 @@
+"""Analyst benchmark: reports (and model calls) against lines and events, and local latency.
+
+On the generated 1,000,000-line sshd auth.log (cached under ``.bench/``, shared
+with the other benchmarks):
+
+1. ``soc replay FILE --threshold T --analyst offline`` for several thresholds:
+   incidents, reports written (one per incident), lines and events absorbed per
+   report, and incidents left without a report (must be 0). The offline analyst
+   stands in for the model here: one report is one model call when a model is
+   configured, so the counts are the model calls a model would get.
+2. The bundled local model (llama.cpp, Gemma 3 270M) writing reports for the most
+   severe incidents of the threshold-5 run: latency per report, tokens, and
+   whether the reply passed validation or fell back to the offline report.
+
+Run: ``python bench/bench_analyze.py`` (``--help`` for options).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from bench.common import sample_file  # noqa: E402
+from soc.analyze import AnalyzeConfig  # noqa: E402
+from soc.analyze.analyst import Analyst  # noqa: E402
+from soc.analyze.local import LocalProvider  # noqa: E402
+from soc.clock import SystemClock  # noqa: E402
+from soc.events import SEVERITIES  # noqa: E402
+from soc.store import open_store  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
+    p.add_argument("--lines", type=int, default=1_000_000, help="lines in the test file")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--cache", type=Path, default=REPO / ".bench", help="where the file is kept")
+    p.add_argument("--thresholds", type=int, nargs="+", default=[5, 10, 20, 50])
+    p.add_argument("--local-reports", type=int, default=3, help="reports by the local model")
+    p.add_argument("--json", type=Path, help="also write the results as JSON here")
+    args = p.parse_args(argv)
+
+    path, _ = sample_file(args.cache, args.lines, args.seed)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    results: dict[str, Any] = {"lines": args.lines, "thresholds": [], "local": {}}
+    print(f"Analyst benchmark: {args.lines:,}-line sshd auth.log")
+    print("  threshold  incidents    reports  lines/report  events/report  unanalysed   seconds")
+    with tempfile.TemporaryDirectory() as tmp:
+        first_db = ""
+        for threshold in args.thresholds:
+            db = f"sqlite:///{tmp}/t{threshold}.db"
+            first_db = first_db or db
+            out = Path(tmp) / f"t{threshold}.json"
+            started = time.perf_counter()
+            subprocess.run(
+                [
+                    sys.executable, "-m", "soc", "replay", str(path),
+                    "--timezone", "UTC", "--year", "2025", "--analyst", "offline",
+                    "--threshold", str(threshold), "--db", db, "--summary-json", str(out),
+                ],
+                env=env,
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )  # fmt: skip
+            seconds = time.perf_counter() - started
+            summary = json.loads(out.read_text(encoding="utf-8"))
+            incidents = summary["incidents"]
+            reports = summary["llm"]["calls"]
+            unanalysed = sum(1 for i in incidents if not i.get("analysis"))
+            row = {
+                "threshold": threshold,
+                "incidents": len(incidents),
+                "reports": reports,
+                "lines_per_report": summary["llm"]["lines_per_call"],
+                "events_per_report": summary["llm"]["events_per_call"],
+                "unanalysed": unanalysed,
+                "seconds": round(seconds, 1),
+            }
+            results["thresholds"].append(row)
+            print(
+                f"  {threshold:>9}  {len(incidents):>9,}  {reports:>9,}  "
+                f"{row['lines_per_report'] or 0:>12,.0f}  {row['events_per_report'] or 0:>13,.0f}"
+                f"  {unanalysed:>10}  {seconds:>8.1f}"
+            )
+        if args.local_reports:
+            results["local"] = _local_latency(first_db, args.local_reports)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+def _local_latency(db: str, count: int) -> dict[str, Any]:
+    store = open_store(db)
+    try:
+        incidents = store.list_incidents(limit=10_000)
+        incidents.sort(key=lambda i: (-SEVERITIES.index(i.severity), -i.failures))
+        picked = [(i, store.evidence(int(i.id or 0))) for i in incidents[:count]]
+    finally:
+        store.close()
+    config = AnalyzeConfig(chain=["local"])
+    provider = LocalProvider(config)
+    analyst = Analyst(config, {"local": provider}, SystemClock())
+    started = time.perf_counter()
+    provider.load()
+    load_s = time.perf_counter() - started
+    rows: list[dict[str, Any]] = []
+    try:
+        for incident, evidence in picked:
+            started = time.perf_counter()
+            report = analyst.analyze(incident, evidence)
+            rows.append(
+                {
+                    "kind": incident.kind,
+                    "severity": incident.severity,
+                    "seconds": round(time.perf_counter() - started, 1),
+                    "provider": report.provider,
+                    "tokens_in": report.tokens_in,
+                    "tokens_out": report.tokens_out,
+                    "fallback": report.fallback_reason,
+                }
+            )
+    finally:
+        analyst.close()
+    print(f"  local model {provider.model}: loaded in {load_s:.1f} s (2-core CPU)")
+    for row in rows:
+        print(
+            f"    {row['kind']:<24} {row['severity']:<8} {row['seconds']:>6.1f} s  "
+            f"{row['tokens_in']:>5} in {row['tokens_out']:>5} out  report by {row['provider']}"
+            + (f" ({row['fallback']})" if row["fallback"] else "")
+        )
+    median = statistics.median(float(r["seconds"]) for r in rows) if rows else 0.0
+    print(f"    median {median:.1f} s per incident")
+    return {"model": provider.model, "load_seconds": round(load_s, 1), "reports": rows}
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

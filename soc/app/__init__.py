@@ -1,0 +1,1 @@
+"""The Streamlit command center's library side: the background runtime, queries, theme."""

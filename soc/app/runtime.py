@@ -1,0 +1,253 @@
+"""The command center's engine room: one background pipeline per server process.
+
+The Streamlit app holds one :class:`Runtime` (``st.cache_resource``), never one
+per browser tab, and it keeps running when no tab is open. It owns the store,
+the engine thread (replaying logs or following the configured sources), the
+analyst's worker and the export worker; pages read the store and call the few
+controls here (threshold, replay, pause). Every control is safe to call from any
+thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from soc.acquire.replay import ReplaySourceConfig
+from soc.analyze.analyst import Analyst, build_providers
+from soc.analyze.worker import AnalysisWorker
+from soc.clock import Clock, SystemClock
+from soc.config import Settings, SourceSpec, build_dataclass
+from soc.engine import Engine, build_sources
+from soc.export.worker import ExportWorker, build_sinks
+from soc.store import SqlStore, open_store
+
+_log = logging.getLogger(__name__)
+
+#: The bundled samples a new user sees: one server's sshd, nginx and ufw logs.
+SAMPLE_FILES = ("auth.log", "nginx-access.log", "ufw.log")
+SAMPLES_DIR = Path("data/samples")
+
+
+@dataclass(slots=True)
+class Status:
+    """What the engine is doing, for the KPI tiles and the sidebar."""
+
+    mode: str  # "replay", "live" or "stopped"
+    running: bool
+    paused: bool
+    finished: bool  # a replay reached the end of its files
+    sources: list[str]
+    lines: int
+    events: int
+    lines_per_second: float
+    threshold: int
+    window_seconds: float
+    error: str | None
+    analysis_pending: int
+    started_at: float
+    #: ``acquire``: per source, lines, bytes and anomalies by reason (read errors,
+    #: invalid UTF-8, rotations…); ``unparsed``: lines no parser understood.
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class Runtime:
+    """The pipeline running in the background, with the controls the UI needs."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        store: SqlStore | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.store = store or open_store(settings.store.url)
+        self._owns_store = store is None
+        self._lock = threading.RLock()
+        self.analysis = AnalysisWorker(
+            self.store,
+            Analyst(
+                settings.analyze, build_providers(settings.analyze, settings.secrets), self.clock
+            ),
+            self.clock,
+        )
+        self.exports = ExportWorker(
+            self.store,
+            build_sinks(settings.exports, settings.secrets),
+            interval=settings.engine.export_interval,
+        )
+        self.analysis.start()
+        self.exports.start()
+        self.engine: Engine | None = None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._paused = threading.Event()
+        self._mode = "stopped"
+        self._sources: list[str] = []
+        self._finished = False
+        self._error: str | None = None
+        self._started_at = 0.0
+        self._rate: deque[tuple[float, int]] = deque(maxlen=120)
+
+    # --- what runs ---------------------------------------------------------------------
+    def replay(self, paths: Sequence[str | Path], *, speed: float = 0.0) -> None:
+        """Replace what runs by a replay of ``paths`` at ``speed`` (0: as fast as possible)."""
+        options = build_dataclass(
+            ReplaySourceConfig,
+            {"paths": [str(p) for p in paths], "speed": float(speed)},
+            "replay",
+        )
+        spec = SourceSpec(name="replay", type="replay", parse=self.settings.parse, options=options)
+        settings = replace(self.settings, sources=[spec])
+        self._start(settings, mode="replay", resume=False, hosts=())
+
+    def replay_samples(self, *, speed: float = 0.0) -> None:
+        """Replay the bundled sample logs (generated for 2025, in UTC)."""
+        parse = build_dataclass(
+            type(self.settings.parse),
+            {"format": "auto", "timezone": "UTC", "year": 2025, "keep_raw": True},
+            "samples",
+        )
+        self.settings = replace(self.settings, parse=parse)
+        self.replay([SAMPLES_DIR / name for name in SAMPLE_FILES], speed=speed)
+
+    def follow(self) -> None:
+        """Replace what runs by the configured live sources."""
+        if not self.settings.sources:
+            raise ValueError("no sources configured: add a [[sources]] table to soc.toml")
+        self._start(self.settings, mode="live", resume=True, hosts=None)
+
+    def _start(
+        self, settings: Settings, *, mode: str, resume: bool, hosts: Sequence[str] | None
+    ) -> None:
+        with self._lock:
+            self.stop_engine()
+            engine = Engine(
+                settings,
+                self.store,
+                self.clock,
+                sources=build_sources(settings, self.clock),
+                host_addresses=hosts,
+                follow_tuning=True,
+                resume=resume,
+                on_incidents=self.analysis.notify,
+            )
+            self.engine = engine
+            self._mode = mode
+            self._sources = [s.name for s in settings.sources]
+            self._finished = False
+            self._error = None
+            self._started_at = self.clock.now()
+            self._rate.clear()
+            self._stop = threading.Event()
+            self._thread = threading.Thread(
+                target=self._loop, args=(engine, self._stop), name="soc-engine", daemon=True
+            )
+            self._thread.start()
+
+    def _loop(self, engine: Engine, stop: threading.Event) -> None:
+        idle = self.settings.engine.idle_sleep
+        try:
+            while not stop.is_set():
+                if self._paused.is_set():
+                    stop.wait(idle)
+                    continue
+                processed = engine.step()
+                self._rate.append((time.monotonic(), engine.report.parse.lines))
+                if engine.exhausted:
+                    engine.finish()
+                    self._finished = True
+                    break
+                engine.tick_if_due()
+                if processed == 0:
+                    stop.wait(idle)
+            else:
+                engine.finish()
+        except Exception as exc:  # shown in the UI; the app stays up
+            _log.exception("the engine stopped")
+            self._error = f"{type(exc).__name__}: {exc}"
+        finally:
+            engine.close()
+
+    def stop_engine(self) -> None:
+        """Stop what runs (its open windows and incidents are stored first)."""
+        with self._lock:
+            thread, self._thread = self._thread, None
+            self._stop.set()
+            if thread is not None:
+                thread.join()
+            self._mode = "stopped" if self.engine is None else self._mode
+
+    # --- controls ---------------------------------------------------------------------------
+    def pause(self) -> None:
+        self._paused.set()
+
+    def resume(self) -> None:
+        self._paused.clear()
+
+    def set_threshold(self, n: int) -> None:
+        """The brute-force threshold from the next batch on (kept in the store)."""
+        engine = self.engine
+        if engine is not None:
+            engine.set_threshold(n)
+        else:
+            self.store.set_tuning("threshold", n, self.clock.now())
+
+    def threshold(self) -> int:
+        engine = self.engine
+        if engine is not None:
+            return engine.threshold
+        tuned = self.store.tuning().get("threshold")
+        return int(tuned) if tuned is not None else self.settings.detect.threshold
+
+    def status(self) -> Status:
+        engine = self.engine
+        lines = engine.report.parse.lines if engine is not None else 0
+        events = engine.report.parse.events if engine is not None else 0
+        rate = 0.0
+        if len(self._rate) >= 2:
+            (t0, n0), (t1, n1) = self._rate[0], self._rate[-1]
+            if t1 > t0:
+                rate = (n1 - n0) / (t1 - t0)
+        thread = self._thread
+        return Status(
+            mode=self._mode,
+            running=thread is not None and thread.is_alive(),
+            paused=self._paused.is_set(),
+            finished=self._finished,
+            sources=list(self._sources),
+            lines=lines,
+            events=events,
+            lines_per_second=rate,
+            threshold=self.threshold(),
+            window_seconds=self.settings.window.seconds,
+            error=self._error,
+            analysis_pending=self.analysis.pending,
+            started_at=self._started_at,
+            details={
+                "acquire": {}
+                if engine is None
+                else {name: stats.as_dict() for name, stats in engine.report.acquire.items()},
+                "unparsed": 0 if engine is None else engine.report.parse.unparsed_total,
+            },
+        )
+
+    def close(self) -> None:
+        """Stop everything; every incident still leaves with a report."""
+        self.stop_engine()
+        self.analysis.drain(offline_only=True)
+        self.analysis.analyst.close()
+        self.exports.close()
+        if self._owns_store:
+            self.store.close()
+
+
+__all__ = ["SAMPLES_DIR", "SAMPLE_FILES", "Runtime", "Status"]

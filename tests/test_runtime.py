@@ -1,0 +1,88 @@
+"""The command center's background runtime: one engine, controls from any thread."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from soc.analyze import AnalyzeConfig
+from soc.app.runtime import Runtime
+from soc.config import load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _wait(condition: object, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
+    monkeypatch.chdir(ROOT)  # the samples are found relative to the project
+    settings = load_settings(
+        None,
+        environ={"SOC_STORE__URL": f"sqlite:///{tmp_path}/soc.db"},
+    )
+    settings.analyze = AnalyzeConfig(chain=["offline"])
+    opened = Runtime(settings)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+def test_replaying_the_samples_stores_incidents_with_reports(runtime: Runtime) -> None:
+    runtime.replay_samples()
+    _wait(lambda: runtime.status().finished)
+    status = runtime.status()
+    assert (status.mode, status.running, status.error) == ("replay", False, None)
+    assert status.lines == 3080
+    incidents = runtime.store.list_incidents(limit=100)
+    assert len(incidents) == 9
+    _wait(lambda: runtime.analysis.pending == 0 and len(runtime.analysis.reports) == 9)
+    for incident in incidents:
+        (analysis,) = runtime.store.analyses(int(incident.id or 0))
+        assert analysis.grounded
+
+
+def test_the_threshold_applies_to_the_running_engine_and_persists(runtime: Runtime) -> None:
+    runtime.replay_samples()
+    runtime.set_threshold(12)
+    assert runtime.threshold() == 12
+    assert runtime.store.tuning() == {"threshold": 12}
+    _wait(lambda: runtime.status().finished)
+    assert runtime.status().threshold == 12
+
+
+def test_pause_holds_the_engine_and_resume_lets_it_finish(runtime: Runtime) -> None:
+    runtime.pause()
+    runtime.replay_samples()
+    time.sleep(0.5)
+    assert runtime.status().lines == 0 and runtime.status().paused
+    runtime.resume()
+    _wait(lambda: runtime.status().finished)
+    assert runtime.status().lines == 3080
+
+
+def test_a_file_gone_before_it_is_read_is_counted_not_fatal(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    with pytest.raises(Exception, match="no such file"):
+        runtime.replay([tmp_path / "missing.log"])  # refused up front, clearly
+    log = tmp_path / "vanishing.log"
+    log.write_text("Nov 21 10:00:01 web01 sshd[1]: Failed password for root from 203.0.113.9\n")
+    runtime.pause()
+    runtime.replay([log])
+    log.unlink()  # gone before the engine reads it
+    runtime.resume()
+    _wait(lambda: not runtime.status().running)
+    status = runtime.status()
+    # the pipeline keeps going and says what it skipped
+    assert (status.finished, status.error, status.lines) == (True, None, 0)
+    assert status.details["acquire"]["replay"]["read_error"] == 1
