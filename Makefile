@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench install system-deps clean
+.PHONY: run replay test lint bench install system-deps clean
 
 install: $(STAMP)
 
@@ -21,12 +21,16 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 system-deps:
 	bash scripts/system-deps.sh
 
-# The product's main job on embedded defaults: replay one server's bundled sample
-# logs (sshd, nginx, ufw; generated for 2025, in UTC: see data/samples/README.md;
-# the other files there are the same attacks in other formats).
-SAMPLE_SET := data/samples/auth.log data/samples/nginx-access.log data/samples/ufw.log
+# The command center on embedded defaults (.streamlit/config.toml: 127.0.0.1:8501;
+# soc.toml: SQLite in data/, the local analyst chain). Without [[sources]] it
+# replays one server's bundled sample logs (sshd, nginx, ufw; see data/samples/).
 run: $(STAMP)
-	$(BIN)/soc replay $(SAMPLE_SET) --year 2025 --timezone UTC --analyst offline
+	$(BIN)/streamlit run app.py
+
+# The same pipeline on the command line, printing what it found.
+replay: $(STAMP)
+	$(BIN)/soc replay data/samples/auth.log data/samples/nginx-access.log data/samples/ufw.log \
+		--year 2025 --timezone UTC --analyst offline
 
 lint: $(STAMP)
 	$(BIN)/ruff check soc tests bench

@@ -86,3 +86,26 @@ def test_a_file_gone_before_it_is_read_is_counted_not_fatal(
     # the pipeline keeps going and says what it skipped
     assert (status.finished, status.error, status.lines) == (True, None, 0)
     assert status.details["acquire"]["replay"]["read_error"] == 1
+
+
+def test_a_restarted_app_does_not_count_the_samples_twice(runtime: Runtime, tmp_path: Path) -> None:
+    runtime.replay_samples()
+    _wait(lambda: runtime.status().finished)
+    lines = runtime.store.counters("samples")["lines"]
+    incidents = runtime.store.count_incidents()
+    # a new server process on the same store
+    settings = load_settings(None, environ={"SOC_STORE__URL": f"sqlite:///{tmp_path}/soc.db"})
+    settings.analyze = AnalyzeConfig(chain=["offline"])
+    again = Runtime(settings)
+    try:
+        again.replay_samples()
+        _wait(lambda: again.status().finished)
+        assert again.status().lines == 0
+        assert again.store.counters("samples")["lines"] == lines == 3080
+        assert again.store.count_incidents() == incidents
+        again.replay_samples(again=True)  # asked for explicitly: replayed from the top
+        _wait(lambda: again.status().finished)
+        assert again.status().lines == 3080
+        assert again.store.count_incidents() == incidents  # updated, not duplicated
+    finally:
+        again.close()

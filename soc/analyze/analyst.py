@@ -165,7 +165,7 @@ class Analyst:
         self.budget = Budget(config, clock)
         self.usage = Usage()
         self._lock = threading.Lock()
-        self._cache: dict[str, Report] = {}
+        self._cache: dict[tuple[str, tuple[str, ...]], Report] = {}
 
     @property
     def chain(self) -> list[str]:
@@ -179,18 +179,25 @@ class Analyst:
         evidence: Sequence[str],
         *,
         chain: Sequence[str] | None = None,
+        use_cache: bool = True,
     ) -> Report:
-        """A report for ``incident`` (never raises for a provider's failure)."""
+        """A report for ``incident`` (never raises for a provider's failure).
+
+        The same facts get the same report from the cache (counted as a cache
+        hit) unless ``use_cache`` is false (an analyst asking for a second opinion).
+        """
         sheet = build_fact_sheet(incident, evidence, self.config)
         digest = fact_sheet_digest(sheet)
+        names = list(chain) if chain else self.chain
+        key = (digest, tuple(names))  # the same facts asked of other providers is a new report
         with self._lock:
-            cached = self._cache.get(digest)
+            cached = self._cache.get(key) if use_cache else None
             if cached is not None:
                 self.usage.cache_hits += 1
                 return _reused(cached)
-            report = self._run_chain(sheet, list(chain) if chain else self.chain)
+            report = self._run_chain(sheet, names)
             report.structured["facts_digest"] = digest
-            self._cache[digest] = report
+            self._cache[key] = report
             self._account(report)
             return report
 

@@ -36,7 +36,15 @@ class _Analysed:
 class AnalysisWorker:
     """Analyses notified incidents on demand (:meth:`run_pending`) or on its own thread."""
 
-    def __init__(self, store: Any, analyst: Analyst, clock: Clock, *, poll: float = 0.5) -> None:
+    def __init__(
+        self,
+        store: Any,
+        analyst: Analyst,
+        clock: Clock,
+        *,
+        poll: float = 0.5,
+        offline_first: bool = False,
+    ) -> None:
         self.store = store
         self.analyst = analyst
         self.clock = clock
@@ -45,6 +53,10 @@ class AnalysisWorker:
         self.reports: dict[int, Report] = {}  # the latest report per incident, this run
         self._pending: dict[int, None] = {}
         self._last: dict[int, _Analysed] = {}
+        # With offline_first, a new incident gets the offline report at once and
+        # the model's later ("upgrades", one at a time, new incidents first).
+        self.offline_first = offline_first and any(n != "offline" for n in analyst.chain)
+        self._upgrades: dict[int, None] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -68,7 +80,8 @@ class AnalysisWorker:
         ``chain``: the providers to use instead of the configured chain.
         """
         with self._lock:
-            pending = list(self._pending)
+            pending = [i for i in self._pending if i not in self._upgrades]
+            upgrades = [i for i in self._pending if i in self._upgrades]
             self._pending.clear()
         done = 0
         keep: list[int] = []
@@ -84,7 +97,25 @@ class AnalysisWorker:
                 keep.append(incident_id)
             elif decision == "keep":
                 self.analyst.usage.cache_hits += 1
+            elif self.offline_first and chain is None and incident_id not in self._last:
+                self._analyse(incident, ["offline"])  # a report now, the model's later
+                self._upgrades[incident_id] = None
+                keep.append(incident_id)
+                done += 1
             else:
+                self._analyse(incident, chain)
+                done += 1
+        for n, incident_id in enumerate(upgrades):
+            # One model upgrade per pass (unless forced): new incidents go first.
+            incident = self.store.get_incident(incident_id)
+            if incident is None:
+                self._upgrades.pop(incident_id, None)
+            elif (n > 0 and not force) or (self._stop.is_set() and not force):
+                keep.append(incident_id)
+            elif chain == ["offline"]:
+                self._upgrades.pop(incident_id, None)  # a shutdown: the offline report stands
+            else:
+                self._upgrades.pop(incident_id, None)
                 self._analyse(incident, chain)
                 done += 1
         if keep:
@@ -126,30 +157,7 @@ class AnalysisWorker:
         evidence = self.store.evidence(incident_id)
         report = self.analyst.analyze(incident, evidence, chain=chain)
         now = self.clock.now()
-        structured = {
-            **report.structured,
-            "incident": {
-                "kind": incident.kind,
-                "severity": incident.severity,
-                "failures": incident.failures,
-            },
-        }
-        self.store.add_analysis(
-            incident_id,
-            provider=report.provider,
-            model=report.model,
-            created_at=now,
-            markdown=report.markdown,
-            structured=structured,
-            tokens_in=report.tokens_in,
-            tokens_out=report.tokens_out,
-            cost_usd=report.cost_usd,
-            latency_s=report.latency_s,
-            grounded=report.grounded,
-            grounding_errors=report.grounding_errors,
-            fallback_reason=report.fallback_reason,
-            reused=report.reused,
-        )
+        store_report(self.store, incident, report, now)
         self.reports[incident_id] = report
         self._last[incident_id] = _Analysed(incident.kind, incident.severity, now)
 
@@ -190,4 +198,37 @@ class AnalysisWorker:
         return self.run_pending(force=True, chain=["offline"] if offline_only else None)
 
 
-__all__ = ["AnalysisWorker"]
+def store_report(store: Any, incident: Incident, report: Report, now: float) -> int:
+    """Store ``report`` as the incident's newest analysis; returns its id.
+
+    The incident's kind, severity and failures at the time go with it, so a
+    later run knows what the report was written about (see ``AnalysisWorker``).
+    """
+    structured = {
+        **report.structured,
+        "incident": {
+            "kind": incident.kind,
+            "severity": incident.severity,
+            "failures": incident.failures,
+        },
+    }
+    analysis_id: int = store.add_analysis(
+        int(incident.id or 0),
+        provider=report.provider,
+        model=report.model,
+        created_at=now,
+        markdown=report.markdown,
+        structured=structured,
+        tokens_in=report.tokens_in,
+        tokens_out=report.tokens_out,
+        cost_usd=report.cost_usd,
+        latency_s=report.latency_s,
+        grounded=report.grounded,
+        grounding_errors=report.grounding_errors,
+        fallback_reason=report.fallback_reason,
+        reused=report.reused,
+    )
+    return analysis_id
+
+
+__all__ = ["AnalysisWorker", "store_report"]

@@ -78,6 +78,7 @@ class Runtime:
                 settings.analyze, build_providers(settings.analyze, settings.secrets), self.clock
             ),
             self.clock,
+            offline_first=True,  # reports within seconds; a model's replace them as they come
         )
         self.exports = ExportWorker(
             self.store,
@@ -98,26 +99,44 @@ class Runtime:
         self._rate: deque[tuple[float, int]] = deque(maxlen=120)
 
     # --- what runs ---------------------------------------------------------------------
-    def replay(self, paths: Sequence[str | Path], *, speed: float = 0.0) -> None:
-        """Replace what runs by a replay of ``paths`` at ``speed`` (0: as fast as possible)."""
+    def replay(
+        self,
+        paths: Sequence[str | Path],
+        *,
+        speed: float = 0.0,
+        name: str = "replay",
+        resume: bool = False,
+    ) -> None:
+        """Replace what runs by a replay of ``paths`` at ``speed`` (0: as fast as possible).
+
+        ``resume``: continue from the stored checkpoint of the source ``name`` (a
+        file set replayed before is not counted twice); otherwise start over.
+        """
         options = build_dataclass(
             ReplaySourceConfig,
             {"paths": [str(p) for p in paths], "speed": float(speed)},
             "replay",
         )
-        spec = SourceSpec(name="replay", type="replay", parse=self.settings.parse, options=options)
+        spec = SourceSpec(name=name, type="replay", parse=self.settings.parse, options=options)
         settings = replace(self.settings, sources=[spec])
-        self._start(settings, mode="replay", resume=False, hosts=())
+        self._start(settings, mode="replay", resume=resume, hosts=())
 
-    def replay_samples(self, *, speed: float = 0.0) -> None:
-        """Replay the bundled sample logs (generated for 2025, in UTC)."""
+    def replay_samples(self, *, speed: float = 0.0, again: bool = False) -> None:
+        """Replay the bundled sample logs (generated for 2025, in UTC).
+
+        They are replayed once per store: a restart of the app resumes where the
+        last replay stopped (at the end, once finished) instead of counting the
+        same lines twice; ``again`` starts over (incidents are updated, not
+        duplicated, but the charts' counts add up).
+        """
         parse = build_dataclass(
             type(self.settings.parse),
             {"format": "auto", "timezone": "UTC", "year": 2025, "keep_raw": True},
             "samples",
         )
         self.settings = replace(self.settings, parse=parse)
-        self.replay([SAMPLES_DIR / name for name in SAMPLE_FILES], speed=speed)
+        paths = [SAMPLES_DIR / name for name in SAMPLE_FILES]
+        self.replay(paths, speed=speed, name="samples", resume=not again)
 
     def follow(self) -> None:
         """Replace what runs by the configured live sources."""

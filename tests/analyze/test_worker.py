@@ -43,7 +43,7 @@ def _save(store: SqlStore, **fields: Any) -> int:
     }
     values.update(fields)
     with store.transaction(now=T0) as tx:
-        return tx.upsert_incident(Incident(**values), "auth:203.0.113.9:1")
+        return tx.upsert_incident(Incident(**values), f"auth:{values['key']}:1")
 
 
 def _worker(store: SqlStore, interval: float) -> AnalysisWorker:
@@ -134,3 +134,31 @@ def test_a_shutdown_drain_writes_offline_reports_without_waiting_for_a_model(
     (record,) = store.analyses(incident_id)
     assert record.provider == "offline"
     assert record.fallback_reason is None  # offline was asked for, not fallen back to
+
+
+def test_offline_first_gives_a_report_at_once_and_the_model_upgrades_it(
+    store: SqlStore,
+) -> None:
+    from soc.analyze.analyst import build_providers
+    from soc.config import Secret
+    from tests.analyze.fake_gemini import API_KEY, FakeGemini, reply
+
+    with FakeGemini() as fake:
+        config = AnalyzeConfig(chain=["gemini"], gemini_base_url=fake.url, backoff_seconds=0.05)
+        providers = build_providers(config, {"gemini_api_key": Secret(API_KEY)})
+        analyst = Analyst(config, providers, SystemClock())
+        worker = AnalysisWorker(store, analyst, SystemClock(), offline_first=True)
+        first, second = _save(store), _save(store, key="198.51.100.7")
+        fake.plan(reply("{not json"), reply("{not json"))  # the model fails for the first
+        worker.notify([first])
+        assert worker.run_pending() == 1  # the offline report, at once
+        assert [r.provider for r in store.analyses(first)] == ["offline"]
+        assert fake.generate_requests() == []
+        worker.notify([second])
+        assert worker.run_pending() == 2  # the new incident first, then one upgrade
+        assert [r.provider for r in store.analyses(second)] == ["offline"]
+        upgraded = store.analyses(first)
+        assert [r.provider for r in upgraded] == ["offline", "offline"]
+        assert upgraded[-1].fallback_reason and upgraded[-1].fallback_reason.startswith("gemini")
+        assert worker.drain(offline_only=True) == 0  # a shutdown keeps the offline report
+        assert len(store.analyses(second)) == 1

@@ -1,0 +1,133 @@
+"""Incidents: filter and search, the detail view, the status workflow and re-analysis."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from soc.app import views
+from soc.events import INCIDENT_KINDS, STATUSES
+
+runtime = views.runtime_from(st.session_state)
+store = runtime.store
+
+st.title("Incidents")
+
+filters = st.columns([3, 3, 3, 1])
+statuses = filters[0].multiselect(
+    "Status", list(STATUSES), default=list(views.OPEN_STATUSES), key="inc_status"
+)
+kinds = filters[1].multiselect("Kind", list(INCIDENT_KINDS), key="inc_kind")
+search = (
+    filters[2]
+    .text_input("Search", key="inc_search", placeholder="address, user name or key")
+    .strip()
+)
+page_size = filters[3].selectbox("Rows", [25, 50, 100], key="inc_rows")
+
+query = {
+    "status": statuses or None,
+    "kind": kinds or None,
+    "search": search or None,
+}
+total = store.count_incidents(**query)
+pages = max(1, -(-total // page_size))
+page_no = (
+    st.number_input("Page", min_value=1, max_value=pages, value=1, key="inc_page")
+    if pages > 1
+    else 1
+)
+items = store.list_incidents(
+    **query, limit=page_size, offset=(int(page_no) - 1) * page_size, order="last_seen desc"
+)
+st.caption(f"{total:,} incidents match · page {page_no} of {pages}")
+
+if not items:
+    st.info("No incident matches these filters.")
+    st.stop()
+
+st.dataframe(views.incidents_frame(items), hide_index=True, width="stretch")
+
+labels = {
+    int(i.id or 0): f"#{i.id} · {i.severity.upper()} · {i.kind} · {i.key[:60]}" for i in items
+}
+selected = st.selectbox(
+    "Incident", list(labels), format_func=lambda i: labels[i], key="inc_selected"
+)
+incident = store.get_incident(int(selected)) if selected is not None else None
+if incident is None:
+    st.warning("That incident is no longer in the store.")
+    st.stop()
+incident_id = int(incident.id or 0)
+
+st.subheader(views.expander_label(incident))
+tiles = st.columns(5)
+tiles[0].metric("Status", incident.status)
+tiles[1].metric("Failed attempts", f"{incident.failures:,}")
+tiles[2].metric("Successful logins", f"{incident.successes:,}")
+tiles[3].metric("Users tried", f"{incident.distinct_users:,}")
+tiles[4].metric("Sources", f"{len(incident.source_ips):,}")
+
+workflow, reanalysis = st.columns(2)
+with workflow, st.form(f"status_form_{incident_id}"):
+    st.markdown("**Status workflow**")
+    new_status = st.selectbox(
+        "New status",
+        list(STATUSES),
+        index=list(STATUSES).index(incident.status) if incident.status in STATUSES else 0,
+    )
+    notes = st.text_area("Analyst notes", value=incident.notes, max_chars=5000)
+    if st.form_submit_button("Save status", type="primary"):
+        store.set_status(incident_id, new_status, notes=notes)
+        st.session_state["inc_saved"] = f"Incident #{incident_id} is now {new_status}."
+        st.rerun()
+if message := st.session_state.pop("inc_saved", None):
+    st.success(message)
+
+with reanalysis:
+    st.markdown("**Re-analyse**")
+    chain = runtime.analysis.analyst.chain
+    provider = st.selectbox("Provider", chain, key=f"inc_provider_{incident_id}")
+    if st.button("Re-analyse", key=f"inc_reanalyse_{incident_id}"):
+        with st.spinner(f"Asking {provider}…"):
+            report = views.reanalyse(runtime, incident_id, provider)
+        note = f" (fell back: {report.fallback_reason})" if report.fallback_reason else ""
+        st.success(f"New report by {report.provider}{note}.")
+
+records = store.analyses(incident_id)
+report_tab, facts_tab, evidence_tab, history_tab = st.tabs(
+    ["Report", "Facts", "Evidence", f"Analyses ({len(records)})"]
+)
+with report_tab:
+    if records:
+        latest = records[-1]
+        st.caption(
+            f"{views.md_escape(latest.provider)} ({views.md_escape(latest.model)}) · "
+            f"{'grounded' if latest.grounded else 'NOT grounded'} · ${latest.cost_usd:.4f} · "
+            f"{views.when(latest.created_at)}"
+        )
+        if latest.grounding_errors:
+            st.warning(
+                "Grounding problems: "
+                + "; ".join(views.md_escape(e, 200) for e in latest.grounding_errors[:5])
+            )
+        st.markdown(latest.markdown)
+    else:
+        st.info("No report yet: the analyst works through new incidents in the background.")
+with facts_tab:
+    st.dataframe(views.facts_frame(incident), hide_index=True, width="stretch")
+    if incident.notes:
+        st.markdown("**Notes**")
+        st.code(incident.notes, language=None, wrap_lines=True)
+with evidence_tab:
+    if incident.evidence:
+        st.code("\n".join(incident.evidence), language=None, wrap_lines=True)
+    else:
+        st.info("No evidence lines stored.")
+with history_tab:
+    for record in reversed(records):
+        st.caption(
+            f"{views.when(record.created_at)} · {views.md_escape(record.provider)} · "
+            f"{'grounded' if record.grounded else 'NOT grounded'} · ${record.cost_usd:.4f} · "
+            f"{record.tokens_in + record.tokens_out:,} tokens · {record.latency_s:.1f} s"
+            + (" · reused" if record.reused else "")
+        )

@@ -1,0 +1,71 @@
+"""Settings: what the running command center is configured with (API keys: present or absent)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from soc.app import views
+
+runtime = views.runtime_from(st.session_state)
+overview = views.settings_overview(runtime.settings)
+
+st.title("Settings")
+st.caption(
+    f"Configuration file: {views.md_escape(overview['file'])} · store: "
+    f"{views.md_escape(overview['store'])}. Change soc.toml (or SOC_… environment "
+    "variables) and restart; API keys go in the environment or .streamlit/secrets.toml."
+)
+
+st.subheader("Sources")
+if overview["sources"]:
+    st.dataframe(
+        pd.DataFrame([{k: str(v) for k, v in source.items()} for source in overview["sources"]]),
+        hide_index=True,
+        width="stretch",
+    )
+else:
+    st.info("No [[sources]] configured: the command center replays the bundled sample logs.")
+
+analyst_col, budget_col = st.columns(2)
+with analyst_col:
+    st.subheader("Analyst")
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {"setting": "provider chain", "value": " → ".join(overview["chain"])},
+                {"setting": "local model", "value": overview["local_model_path"]},
+                {"setting": "Gemini model", "value": overview["gemini_model"]},
+            ]
+        ),
+        hide_index=True,
+        width="stretch",
+    )
+with budget_col:
+    st.subheader("Budget")
+    budget = overview["budget"]
+    tiles = st.columns(3)
+    tiles[0].metric("Model calls / hour", f"{budget['max_calls_per_hour']:,}")
+    tiles[1].metric("Tokens / day", f"{budget['max_tokens_per_day']:,}")
+    tiles[2].metric("Dollars / day", f"${budget['max_cost_usd_per_day']:,.2f}")
+
+allow_col, keys_col = st.columns(2)
+with allow_col:
+    st.subheader("Allow-list")
+    if overview["allow_list"]:
+        st.dataframe(
+            pd.DataFrame({"address or network": overview["allow_list"]}),
+            hide_index=True,
+            width="stretch",
+        )
+    else:
+        st.caption("Empty: no address is exempt (the host's own addresses are, when following).")
+with keys_col:
+    st.subheader("API keys")
+    st.dataframe(
+        pd.DataFrame(
+            [{"secret": name, "state": state} for name, state in overview["secrets"].items()]
+        ),
+        hide_index=True,
+        width="stretch",
+    )

@@ -1,0 +1,670 @@
+"""What the command center's pages show, computed where it can be tested without a browser.
+
+Every reader here asks the database to aggregate (``GROUP BY``, ``COUNT``,
+``SUM``) and returns at most a page of rows, so a page renders in the same time
+with ten incidents or ten thousand. The pages stay thin: they lay these out.
+
+Attacker-written text (user names, paths, keys, log lines) is data. It reaches
+the screen only through :func:`md_escape` (Markdown), :func:`plot_text` (Plotly
+labels, which understand a few HTML tags), ``st.code`` and ``st.dataframe``,
+never as HTML.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import os
+import re
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+import pandas as pd
+import plotly.express as px  # type: ignore[import-untyped]
+import plotly.graph_objects as go  # type: ignore[import-untyped]
+import sqlalchemy as sa
+
+from soc.analyze.worker import store_report
+from soc.app.theme import (
+    CATEGORY_COLORS,
+    SEVERITY_COLORS,
+    TEMPLATE_NAME,
+    plotly_template,
+)
+from soc.events import (
+    AUTH_SUCCESS,
+    BRUTE_FORCE,
+    FALSE_POSITIVE,
+    NEW,
+    RESOLVED,
+    SEVERITIES,
+    TRIAGED,
+    WEB_REQUEST,
+    Incident,
+)
+from soc.store.sql import analyses as analyses_table
+from soc.store.sql import incidents as incidents_table
+from soc.store.sql import window_aggregates, window_kinds
+
+if TYPE_CHECKING:
+    from soc.analyze.analyst import Report
+    from soc.app.runtime import Runtime
+    from soc.config import Settings
+    from soc.store import SqlStore
+
+#: Where app.py leaves the process's runtime for the pages (``st.session_state``).
+RUNTIME_KEY: Final = "soc_runtime"
+#: Incidents the analyst still has to look at.
+OPEN_STATUSES: Final = (NEW, TRIAGED)
+#: Analyst verdicts the what-if panel reports on.
+LABELLED_STATUSES: Final = (TRIAGED, RESOLVED, FALSE_POSITIVE)
+#: Window key types summed by the charts: per address (and named hosts), never also
+#: per IPv6 /64 or per user, which would count the same events twice.
+ADDRESS_KEYS: Final = ("ip", "host")
+#: Event kinds left out of the hostile-activity timeline (benign by themselves).
+BENIGN_KINDS: Final = frozenset({AUTH_SUCCESS, WEB_REQUEST})
+#: The failure kinds the brute-force rule counts by default (``[detect] failure_kinds``).
+DEFAULT_FAILURE_KINDS: Final = ("auth_failure", "invalid_user", "access_denied")
+#: Chart time ranges offered, label → seconds.
+SPANS: Final[dict[str, float]] = {
+    "15 minutes": 900.0,
+    "1 hour": 3600.0,
+    "6 hours": 21_600.0,
+    "24 hours": 86_400.0,
+    "7 days": 604_800.0,
+}
+TIMELINE_BUCKETS: Final = 120
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$=&\"'])")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+# --- text hygiene -------------------------------------------------------------------------
+def md_escape(text: object, limit: int = 256) -> str:
+    """``text`` as literal Markdown: every character Markdown or HTML could act on is escaped.
+
+    Cut to ``limit`` characters (attacker text can be long) and stripped of
+    control characters and line breaks, so one value stays on one line.
+    """
+    value = _CONTROL.sub(" ", str(text)).replace("\n", " ").replace("\r", " ")
+    if len(value) > limit:
+        value = value[: limit - 1] + "…"
+    return _MD_SPECIAL.sub(r"\\\1", value)
+
+
+def plot_text(text: object, limit: int = 48) -> str:
+    """``text`` for a Plotly label: HTML-escaped (Plotly renders a few tags) and cut short."""
+    value = _CONTROL.sub(" ", str(text))
+    if len(value) > limit:
+        value = value[: limit - 1] + "…"
+    return html.escape(value, quote=True)
+
+
+def runtime_from(state: Any) -> Runtime:
+    """The runtime app.py put in the session state (pages are run by app.py only)."""
+    runtime = state.get(RUNTIME_KEY) if hasattr(state, "get") else None
+    if runtime is None:
+        raise RuntimeError("the command center pages run inside app.py: `streamlit run app.py`")
+    return runtime  # type: ignore[no-any-return]
+
+
+# --- time ranges ------------------------------------------------------------------------
+def latest_activity(store: SqlStore) -> float | None:
+    """The start of the newest stored window (event time), or None for an empty store.
+
+    Charts end there rather than at the wall clock: a replay of last year's logs
+    is shown where its events are.
+    """
+    with store.engine.connect() as conn:
+        value = conn.execute(sa.select(sa.func.max(window_aggregates.c.window_start))).scalar()
+    return None if value is None else float(value)
+
+
+@dataclass(slots=True, frozen=True)
+class ChartRange:
+    """The time range the charts cover and the bucket size of the timeline."""
+
+    since: float
+    until: float
+    bucket_seconds: float
+
+
+def chart_range(latest: float | None, span: float, window_seconds: float) -> ChartRange:
+    """``span`` seconds up to the newest window, in about ``TIMELINE_BUCKETS`` buckets.
+
+    Buckets are a whole number of windows, so a window never straddles two.
+    """
+    step = max(window_seconds, 1.0)
+    bucket = max(step, math.ceil(span / TIMELINE_BUCKETS / step) * step)
+    end = (latest if latest is not None else 0.0) + step
+    return ChartRange(since=end - span, until=end, bucket_seconds=bucket)
+
+
+# --- KPIs ----------------------------------------------------------------------------------
+@dataclass(slots=True)
+class AnalysisTotals:
+    """Stored analyses, summed by the database."""
+
+    analyses: int = 0
+    incidents_analysed: int = 0
+    model_analyses: int = 0  # written by a model (not the offline analyst, not reused)
+    cost_usd: float = 0.0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    by_provider: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def mean_model_cost(self) -> float:
+        """Mean estimated dollars per model analysis (0 when none is stored)."""
+        return self.cost_usd / self.model_analyses if self.model_analyses else 0.0
+
+
+def analysis_totals(store: SqlStore) -> AnalysisTotals:
+    """Analyses, cost and tokens over the whole store, per provider."""
+    a = analyses_table
+    query = sa.select(
+        a.c.provider,
+        a.c.reused,
+        sa.func.count(),
+        sa.func.coalesce(sa.func.sum(a.c.cost_usd), 0.0),
+        sa.func.coalesce(sa.func.sum(a.c.tokens_in), 0),
+        sa.func.coalesce(sa.func.sum(a.c.tokens_out), 0),
+    ).group_by(a.c.provider, a.c.reused)
+    totals = AnalysisTotals()
+    with store.engine.connect() as conn:
+        for provider, reused, count, cost, tokens_in, tokens_out in conn.execute(query):
+            totals.analyses += int(count)
+            totals.cost_usd += float(cost)
+            totals.tokens_in += int(tokens_in)
+            totals.tokens_out += int(tokens_out)
+            totals.by_provider[provider] = totals.by_provider.get(provider, 0) + int(count)
+            if provider != "offline" and not reused:
+                totals.model_analyses += int(count)
+        totals.incidents_analysed = int(
+            conn.execute(sa.select(sa.func.count(sa.distinct(a.c.incident_id)))).scalar_one()
+        )
+    return totals
+
+
+def active_attackers(store: SqlStore, since: float) -> int:
+    """Distinct source addresses with at least one failed attempt in windows from ``since``."""
+    w = window_aggregates
+    query = sa.select(sa.func.count(sa.distinct(w.c.key_hash))).where(
+        w.c.window_start >= since, w.c.key_type.in_(ADDRESS_KEYS), w.c.failures > 0
+    )
+    with store.engine.connect() as conn:
+        return int(conn.execute(query).scalar_one())
+
+
+@dataclass(slots=True)
+class Kpis:
+    """The Command Center's tiles."""
+
+    lines: int
+    lines_per_second: float
+    events: int
+    active_attackers: int
+    open_incidents: int
+    incidents: int
+    model_calls: int  # model calls made by this server process (retries included)
+    calls_avoided: int  # events ingested by this process that needed no model call
+    reports: int  # reports written by this process (any provider)
+    cache_hits: int
+    cost_usd: float  # estimated, over every stored analysis
+    analysis_pending: int
+
+
+def compute_kpis(runtime: Runtime, since: float) -> Kpis:
+    """The tiles' figures: the running engine's own, and the store's totals."""
+    status = runtime.status()
+    store = runtime.store
+    usage = runtime.analysis.analyst.usage.as_dict()
+    counters = store.counters()
+    model_calls = int(usage["model_calls"])
+    events = max(status.events, 0)
+    return Kpis(
+        lines=int(counters.get("lines", status.lines)),
+        lines_per_second=status.lines_per_second,
+        events=int(counters.get("events", events)),
+        active_attackers=active_attackers(store, since),
+        open_incidents=store.count_incidents(status=list(OPEN_STATUSES)),
+        incidents=store.count_incidents(),
+        model_calls=model_calls,
+        calls_avoided=max(events - model_calls, 0),
+        reports=int(usage["calls"]),
+        cache_hits=int(usage["cache_hits"]),
+        cost_usd=analysis_totals(store).cost_usd,
+        analysis_pending=status.analysis_pending,
+    )
+
+
+# --- charts -----------------------------------------------------------------------------
+def timeline_frame(store: SqlStore, rng: ChartRange) -> pd.DataFrame:
+    """Hostile events per bucket by kind, plus the failed attempts, in long form.
+
+    Columns: ``time`` (UTC datetime), ``kind`` and ``count``; the failed
+    attempts are the rows of kind ``failed attempts``.
+    """
+    rows: list[dict[str, Any]] = []
+    for bucket in store.aggregates(
+        rng.since, rng.until, rng.bucket_seconds, key_types=list(ADDRESS_KEYS)
+    ):
+        when = pd.Timestamp(bucket.start, unit="s", tz="UTC")
+        for kind, count in sorted(bucket.by_kind.items()):
+            if kind not in BENIGN_KINDS and count:
+                rows.append({"time": when, "kind": kind, "count": count})
+        rows.append({"time": when, "kind": "failed attempts", "count": bucket.failures})
+    return pd.DataFrame(rows, columns=["time", "kind", "count"])
+
+
+def targeted_users_frame(store: SqlStore, since: float, limit: int = 8) -> pd.DataFrame:
+    """The user accounts with the most failed attempts against them (window aggregates)."""
+    rows = [
+        {"user": a.key, "failures": a.failures}
+        for a in store.top_attackers(since, limit, key_types=["user"])
+        if a.failures > 0
+    ]
+    return pd.DataFrame(rows, columns=["user", "failures"])
+
+
+def _severity_by_key(store: SqlStore, keys: list[str]) -> dict[str, str]:
+    """The highest severity of any incident keyed by each address (one query)."""
+    if not keys:
+        return {}
+    i = incidents_table
+    query = sa.select(i.c.key, i.c.severity).where(i.c.key.in_(keys)).distinct()
+    worst: dict[str, str] = {}
+    with store.engine.connect() as conn:
+        for key, severity in conn.execute(query):
+            rank = SEVERITIES.index(severity) if severity in SEVERITIES else -1
+            known = worst.get(key)
+            if known is None or rank > SEVERITIES.index(known):
+                worst[key] = severity if rank >= 0 else "none"
+    return worst
+
+
+def attackers_frame(store: SqlStore, since: float, limit: int = 10) -> pd.DataFrame:
+    """The addresses with the most failed attempts, with their worst incident's severity."""
+    top = [a for a in store.top_attackers(since, limit, key_types=["ip"]) if a.failures > 0]
+    severity = _severity_by_key(store, [a.key for a in top])
+    rows = [
+        {
+            "address": a.key,
+            "failures": a.failures,
+            "events": a.events,
+            "severity": severity.get(a.key, "none"),
+        }
+        for a in top
+    ]
+    return pd.DataFrame(rows, columns=["address", "failures", "events", "severity"])
+
+
+def _styled(fig: Any, title: str) -> Any:
+    plotly_template()
+    fig.update_layout(template=TEMPLATE_NAME, title={"text": title})
+    return fig
+
+
+def timeline_figure(frame: pd.DataFrame, bucket_seconds: float) -> Any:
+    """Stacked bars of hostile events by kind per bucket, the failed attempts as a line."""
+    kinds = frame[frame["kind"] != "failed attempts"]
+    failed = frame[frame["kind"] == "failed attempts"]
+    fig = px.bar(
+        kinds,
+        x="time",
+        y="count",
+        color="kind",
+        color_discrete_sequence=CATEGORY_COLORS,
+        labels={"time": "", "count": "events", "kind": "kind"},
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=failed["time"],
+            y=failed["count"],
+            name="failed attempts",
+            mode="lines",
+            line={"color": SEVERITY_COLORS["critical"], "width": 2},
+        )
+    )
+    fig.update_layout(barmode="stack", bargap=0.05, legend={"orientation": "h", "y": -0.15})
+    return _styled(fig, f"Hostile events per {_duration(bucket_seconds)} by kind")
+
+
+def donut_figure(frame: pd.DataFrame) -> Any:
+    """A donut of the targeted accounts' share of failed attempts."""
+    labels = [plot_text(u) for u in frame["user"]]
+    fig = go.Figure(
+        go.Pie(
+            labels=labels,
+            values=list(frame["failures"]),
+            hole=0.55,
+            sort=False,
+            marker={"colors": CATEGORY_COLORS, "line": {"color": "#0b0f14", "width": 2}},
+            textinfo="percent",
+            textposition="inside",
+            insidetextorientation="horizontal",
+            hovertemplate="%{label}: %{value} failed attempts<extra></extra>",
+        )
+    )
+    return _styled(fig, "Targeted accounts (failed attempts)")
+
+
+def attackers_figure(frame: pd.DataFrame) -> Any:
+    """Horizontal bars of the attacking addresses, coloured by severity (red heat scale)."""
+    data = frame.assign(address=[plot_text(a) for a in frame["address"]])
+    order = ["critical", "high", "medium", "low", "none"]
+    fig = px.bar(
+        data,
+        x="failures",
+        y="address",
+        orientation="h",
+        color="severity",
+        color_discrete_map=SEVERITY_COLORS,
+        category_orders={"severity": order},
+        labels={"failures": "failed attempts", "address": "", "severity": "severity"},
+        hover_data={"events": True},
+    )
+    fig.update_layout(
+        yaxis={"type": "category", "categoryorder": "total ascending", "automargin": True},
+        bargap=0.25,
+    )
+    return _styled(fig, "Attacking addresses by failed attempts")
+
+
+def _duration(seconds: float) -> str:
+    if seconds % 3600 == 0:
+        return f"{int(seconds // 3600)} h"
+    if seconds % 60 == 0:
+        return f"{int(seconds // 60)} min"
+    return f"{seconds:g} s"
+
+
+# --- incidents -------------------------------------------------------------------------
+def expander_label(incident: Incident) -> str:
+    """``HIGH · brute_force · 203.0.113.9``: severity, kind, key (escaped, it is attacker text)."""
+    return f"{incident.severity.upper()} · {incident.kind} · {md_escape(incident.key, 80)}"
+
+
+def severity_icon(severity: str) -> str:
+    """A glyph for the severity, so it reads without colour too."""
+    return {"critical": "🟥", "high": "🔴", "medium": "🟠", "low": "🟡"}.get(severity, "⚪")
+
+
+def when(ts: float | None) -> str:
+    """An epoch time as ``2025-11-21 09:00:00 UTC``."""
+    if ts is None:
+        return "—"
+    return str(pd.Timestamp(ts, unit="s", tz="UTC").strftime("%Y-%m-%d %H:%M:%S UTC"))
+
+
+def facts_frame(incident: Incident) -> pd.DataFrame:
+    """The incident's figures and rule facts as a two-column table of text."""
+    rows: list[tuple[str, str]] = [
+        ("kind", incident.kind),
+        ("severity", incident.severity),
+        ("technique", f"{incident.technique} {incident.technique_name}".strip()),
+        ("first seen", when(incident.first_seen)),
+        ("last seen", when(incident.last_seen)),
+        ("failed attempts", str(incident.failures)),
+        ("successful logins", str(incident.successes)),
+        ("events", str(incident.events)),
+        ("distinct users", str(incident.distinct_users)),
+        ("source addresses", ", ".join(incident.source_ips[:20])),
+        ("users", ", ".join(incident.users[:20])),
+    ]
+    for name, value in sorted(incident.facts.items()):
+        text = value if isinstance(value, str) else json.dumps(value, default=str)
+        rows.append((name, text[:500]))
+    return pd.DataFrame(rows, columns=["fact", "value"])
+
+
+def incidents_frame(items: list[Incident]) -> pd.DataFrame:
+    """One row per incident for the Incidents table (a page of them, never all)."""
+    rows = [
+        {
+            "id": i.id,
+            "severity": i.severity,
+            "kind": i.kind,
+            "key": i.key,
+            "status": i.status,
+            "failures": i.failures,
+            "users": i.distinct_users,
+            "first seen": when(i.first_seen),
+            "last seen": when(i.last_seen),
+        }
+        for i in items
+    ]
+    columns = ["id", "severity", "kind", "key", "status", "failures", "users"]
+    return pd.DataFrame(rows, columns=[*columns, "first seen", "last seen"])
+
+
+def reanalyse(runtime: Runtime, incident_id: int, provider: str) -> Report:
+    """Ask ``provider`` (then the offline analyst, if it fails) for a new report, and store it.
+
+    The analyst's cache is bypassed: an analyst asking for a second opinion
+    wants a new report.
+    """
+    incident = runtime.store.get_incident(incident_id)
+    if incident is None:
+        raise LookupError(f"no incident {incident_id}")
+    analyst = runtime.analysis.analyst
+    evidence = list(incident.evidence)
+    report = analyst.analyze(incident, evidence, chain=[provider], use_cache=False)
+    store_report(runtime.store, incident, report, runtime.clock.now())
+    return report
+
+
+# --- what-if ------------------------------------------------------------------------------
+@dataclass(slots=True)
+class WhatIf:
+    """What a candidate brute-force threshold would have produced over the stored history."""
+
+    candidate: int
+    incidents_now: int
+    brute_force_now: int
+    brute_force_kept: int
+    brute_force_added: int  # addresses whose window peak reaches it but have no incident
+    incidents: int
+    model_calls: float
+    dollars: float
+    calls_per_incident: float
+    mean_model_cost: float
+    missed_labelled: pd.DataFrame  # analyst-labelled incidents it would not raise
+    added_keys: pd.DataFrame  # addresses it would raise an incident for
+
+    @property
+    def missed_true_positives(self) -> int:
+        return int((self.missed_labelled["status"] != FALSE_POSITIVE).sum())
+
+    @property
+    def avoided_false_positives(self) -> int:
+        return int((self.missed_labelled["status"] == FALSE_POSITIVE).sum())
+
+
+def _peak(store: SqlStore) -> sa.ColumnElement[Any]:
+    """``facts.peak_failures_in_window`` as an integer, in the store's SQL dialect."""
+    facts = incidents_table.c.facts
+    if store.engine.dialect.name == "sqlite":
+        value: sa.ColumnElement[Any] = sa.func.json_extract(facts, "$.peak_failures_in_window")
+    else:
+        value = sa.func.json_extract_path_text(sa.cast(facts, sa.JSON), "peak_failures_in_window")
+    return sa.cast(sa.func.coalesce(value, 0), sa.Integer)
+
+
+def what_if(
+    store: SqlStore,
+    candidate: int,
+    failure_kinds: Sequence[str] = DEFAULT_FAILURE_KINDS,
+    limit: int = 20,
+) -> WhatIf:
+    """Estimate incidents, model calls and dollars for ``candidate`` over the stored history.
+
+    Only the brute-force rule uses the threshold; every other incident is counted
+    as it is. A stored brute-force incident is kept when its peak failures in one
+    window (``facts.peak_failures_in_window``) reach the candidate. New incidents
+    are the addresses whose stored window aggregates reach it, counting the
+    failures of ``failure_kinds`` (``[detect] failure_kinds``), without a
+    brute-force incident: aggregates are aligned windows, the detector slides its
+    window, so this is a lower bound. Model calls are incidents times the stored
+    model analyses per analysed incident; dollars use the mean stored cost per
+    model analysis.
+    """
+    i = incidents_table
+    w = window_aggregates
+    k = window_kinds
+    peak = _peak(store)
+    is_bf = i.c.kind == BRUTE_FORCE
+    with store.engine.connect() as conn:
+        total = int(conn.execute(sa.select(sa.func.count()).select_from(i)).scalar_one())
+        bf_total, bf_kept = conn.execute(
+            sa.select(
+                sa.func.count(),
+                sa.func.coalesce(sa.func.sum(sa.case((peak >= candidate, 1), else_=0)), 0),
+            ).where(is_bf)
+        ).one()
+        missed = conn.execute(
+            sa.select(i.c.id, i.c.key, i.c.status, i.c.severity, peak.label("peak"))
+            .where(is_bf, peak < candidate, i.c.status.in_(LABELLED_STATUSES))
+            .order_by(i.c.last_seen.desc())
+            .limit(limit)
+        ).all()
+        # A window's brute-force failures: its failed attempts, at most its events of
+        # the kinds the rule counts (web and firewall failures are other rules').
+        kind_events = sa.func.sum(k.c.count)
+        per_window = (
+            sa.select(
+                w.c.key,
+                sa.case((w.c.failures < kind_events, w.c.failures), else_=kind_events).label(
+                    "peak"
+                ),
+            )
+            .select_from(w.join(k, k.c.window_id == w.c.id))
+            .where(
+                w.c.key_type == "ip",
+                k.c.kind.in_(list(failure_kinds)),
+                w.c.key.not_in(sa.select(i.c.key).where(is_bf).scalar_subquery()),
+            )
+            .group_by(w.c.id, w.c.key, w.c.failures)
+            .subquery()
+        )
+        peaks = (
+            sa.select(per_window.c.key, sa.func.max(per_window.c.peak).label("peak"))
+            .group_by(per_window.c.key)
+            .having(sa.func.max(per_window.c.peak) >= candidate)
+            .subquery()
+        )
+        added_count = int(conn.execute(sa.select(sa.func.count()).select_from(peaks)).scalar_one())
+        added = conn.execute(
+            sa.select(peaks.c.key, peaks.c.peak)
+            .order_by(peaks.c.peak.desc(), peaks.c.key)
+            .limit(limit)
+        ).all()
+    totals = analysis_totals(store)
+    per_incident = (
+        totals.model_analyses / totals.incidents_analysed if totals.incidents_analysed else 0.0
+    )
+    estimated = total - int(bf_total) + int(bf_kept) + added_count
+    calls = estimated * per_incident
+    return WhatIf(
+        candidate=candidate,
+        incidents_now=total,
+        brute_force_now=int(bf_total),
+        brute_force_kept=int(bf_kept),
+        brute_force_added=added_count,
+        incidents=estimated,
+        model_calls=calls,
+        dollars=calls * totals.mean_model_cost,
+        calls_per_incident=per_incident,
+        mean_model_cost=totals.mean_model_cost,
+        missed_labelled=pd.DataFrame(
+            [tuple(r) for r in missed], columns=["id", "key", "status", "severity", "peak"]
+        ),
+        added_keys=pd.DataFrame([tuple(r) for r in added], columns=["address", "peak"]),
+    )
+
+
+# --- replay uploads ---------------------------------------------------------------------
+def save_upload(data: bytes, base_dir: Path | None = None) -> Path:
+    """Write an uploaded log to a fresh private temp directory under a fixed name.
+
+    The browser's file name is never used (it is the uploader's text); the file is
+    only ever read as log lines, never executed.
+    """
+    directory = Path(tempfile.mkdtemp(prefix="soc-upload-", dir=base_dir))
+    path = directory / "upload.log"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    return path
+
+
+# --- settings ---------------------------------------------------------------------------
+def settings_overview(settings: Settings) -> dict[str, Any]:
+    """What the Settings page shows: sources, analyst chain and model, budget, allow-list,
+    and each API key as present or absent (never its value)."""
+    described = settings.describe()
+    analyze = settings.analyze
+    return {
+        "file": described["file"] or "(none: built-in defaults)",
+        "store": settings_store_url(settings),
+        "sources": described["sources"],
+        "chain": [*[n for n in analyze.chain if n != "offline"], "offline"],
+        "local_model_path": analyze.local_model_path or "(the bundled Gemma 3 270M)",
+        "gemini_model": analyze.gemini_model,
+        "budget": {
+            "max_calls_per_hour": analyze.max_calls_per_hour,
+            "max_tokens_per_day": analyze.max_tokens_per_day,
+            "max_cost_usd_per_day": analyze.max_cost_usd_per_day,
+        },
+        "allow_list": list(settings.detect.allow_list),
+        "secrets": {
+            name: ("present" if present else "absent")
+            for name, present in described["secrets"].items()
+        },
+    }
+
+
+def settings_store_url(settings: Settings) -> str:
+    """The store URL with any password hidden."""
+    try:
+        return str(sa.make_url(settings.store.url).render_as_string(hide_password=True))
+    except sa.exc.ArgumentError:
+        return "(not a valid URL)"
+
+
+__all__ = [
+    "OPEN_STATUSES",
+    "RUNTIME_KEY",
+    "SPANS",
+    "AnalysisTotals",
+    "ChartRange",
+    "Kpis",
+    "WhatIf",
+    "active_attackers",
+    "analysis_totals",
+    "attackers_figure",
+    "attackers_frame",
+    "chart_range",
+    "compute_kpis",
+    "donut_figure",
+    "expander_label",
+    "facts_frame",
+    "incidents_frame",
+    "latest_activity",
+    "md_escape",
+    "plot_text",
+    "reanalyse",
+    "runtime_from",
+    "save_upload",
+    "settings_overview",
+    "severity_icon",
+    "targeted_users_frame",
+    "timeline_figure",
+    "timeline_frame",
+    "what_if",
+    "when",
+]

@@ -1,0 +1,141 @@
+"""End to end: the real command center in Debian's Chromium, as an analyst would use it.
+
+Starts ``streamlit run app.py`` on the bundled samples (offline analyst, fresh SQLite
+store), waits for replayed incidents, opens a forensic accordion, moves the threshold
+slider, visits every page and saves a screenshot of each under ``tests/artifacts/``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Dialog, Page, expect, sync_playwright
+
+from tests.app.browser import (
+    REPO_ROOT,
+    RunningApp,
+    full_page_screenshot,
+    launch_chromium,
+    require_chromium,
+    run_app,
+)
+
+ARTIFACTS = REPO_ROOT / "tests" / "artifacts"
+#: An incident accordion's label: severity, kind, then the rest ("HIGH · brute_force · …").
+INCIDENT_LABEL = re.compile(r"^\W*(low|medium|high|critical)\s*·\s*[a-z_]+\s*·", re.IGNORECASE)
+THRESHOLD_LABEL = "Threshold (failures per window)"
+#: The replay needs a few seconds; the analyst's report follows shortly after.
+INCIDENTS_TIMEOUT_MS = 45_000
+PAGE_TIMEOUT_MS = 20_000
+#: Longer than one live-refresh period of the Command Center (every 2 s).
+LIVE_REFRESH_MS = 3_000
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[RunningApp]:
+    """The real app, started on a free port; skips (fails in CI) without Chromium."""
+    require_chromium()
+    if not (REPO_ROOT / "app.py").is_file():
+        pytest.fail(f"no app.py in {REPO_ROOT}")
+    with run_app(tmp_path) as running:
+        yield running
+
+
+@pytest.fixture
+def page(app: RunningApp) -> Iterator[Page]:
+    """A fresh Chromium tab, wall-screen sized."""
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        try:
+            context = browser.new_context(viewport={"width": 1440, "height": 900})
+            context.set_default_timeout(PAGE_TIMEOUT_MS)
+            yield context.new_page()
+        finally:
+            browser.close()
+
+
+def open_page(page: Page, url: str) -> None:
+    """Navigate and wait until the page has rendered its content, without errors."""
+    page.goto(url, wait_until="domcontentloaded")
+    main = page.get_by_test_id("stMain")
+    expect(main.locator("h1, h2, h3").first, f"{url} shows no heading").to_be_visible()
+    expect(page.get_by_test_id("stException"), f"{url} shows an exception").to_have_count(0)
+
+
+def assert_no_injected_script(page: Page, where: str) -> None:
+    """The samples' hostile user names (``<script>alert(1)</script>``) stay text."""
+    scripts: list[str] = page.locator("script").evaluate_all("els => els.map(e => e.textContent)")
+    assert not [s for s in scripts if "alert(1)" in s], f"{where}: a sample's script became code"
+    assert page.locator("svg[onload], img[onerror]").count() == 0, f"{where}: markup injected"
+
+
+@pytest.mark.timeout(180)  # a hang guard (about 25 s on 2 cores), not a speed target
+def test_command_center_in_chromium(app: RunningApp, page: Page) -> None:
+    """Incidents arrive, an accordion opens and stays open, the threshold moves, pages render."""
+    dialogs: list[str] = []
+
+    def on_dialog(dialog: Dialog) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
+
+    # Command Center: replayed incidents arrive in the feed; charts are drawn.
+    open_page(page, f"{app.url}/")
+    incidents = page.get_by_test_id("stExpander").filter(
+        has=page.locator('summary [data-testid="stMarkdownContainer"]', has_text=INCIDENT_LABEL)
+    )
+    expect(
+        incidents.first, "the incident feed shows no replayed incident (HIGH · brute_force · …)"
+    ).to_be_visible(timeout=INCIDENTS_TIMEOUT_MS)
+    charts = page.locator(".js-plotly-plot")
+    expect(charts.first, "the Command Center shows no Plotly chart").to_be_attached()
+
+    # A forensic accordion opens onto the analyst's report.
+    accordion = incidents.first
+    accordion.locator("summary").click()
+    details = accordion.get_by_test_id("stExpanderDetails")
+    expect(details, "the accordion did not open").to_be_visible()
+    expect(
+        details.locator("h1, h2, h3, h4", has_text="Summary").first,
+        "the opened accordion shows no report (no 'Summary' heading)",
+    ).to_be_visible(timeout=INCIDENTS_TIMEOUT_MS)
+    # The live refresh must not collapse what the analyst opened.
+    page.wait_for_timeout(LIVE_REFRESH_MS)
+    expect(details, "a live refresh collapsed the opened accordion").to_be_visible()
+    expect(charts.first, "a live refresh removed the charts").to_be_attached()
+    assert_no_injected_script(page, "Command Center")
+    full_page_screenshot(page, ARTIFACTS / "command-center.png")
+
+    # Replay & tuning: the threshold slider moves, and stays moved after the rerun.
+    open_page(page, f"{app.url}/replay")
+    slider = page.get_by_test_id("stSlider").filter(has_text=THRESHOLD_LABEL)
+    expect(slider, f"no slider labelled {THRESHOLD_LABEL!r} on /replay").to_have_count(1)
+    thumb = slider.get_by_role("slider")  # the focusable thumb (an <input type=range>)
+    shown = slider.get_by_test_id("stSliderThumbValue")
+    before = shown.inner_text().strip()
+    at_max: bool = thumb.evaluate(
+        "el => (el.getAttribute('aria-valuenow') ?? el.value)"
+        " === (el.getAttribute('aria-valuemax') ?? el.max)"
+    )
+    thumb.focus()
+    page.keyboard.press("ArrowLeft" if at_max else "ArrowRight")
+    expect(shown, "the threshold slider did not move").not_to_have_text(before)
+    after = shown.inner_text().strip()
+    page.wait_for_timeout(1_500)  # the app reruns with the new value
+    expect(shown, "the threshold slider snapped back after the rerun").to_have_text(after)
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+    full_page_screenshot(page, ARTIFACTS / "replay.png")
+
+    for path, name in (("/incidents", "incidents"), ("/settings", "settings")):
+        open_page(page, f"{app.url}{path}")
+        page.wait_for_timeout(500)
+        assert_no_injected_script(page, path)
+        full_page_screenshot(page, ARTIFACTS / f"{name}.png")
+
+    assert dialogs == [], f"a page opened a dialog: {dialogs}"
+    for name in ("command-center", "incidents", "replay", "settings"):
+        assert (ARTIFACTS / f"{name}.png").stat().st_size > 10_000, f"{name}.png looks empty"

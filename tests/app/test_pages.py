@@ -1,0 +1,339 @@
+"""The command center's pages, run by Streamlit's AppTest against a real replay in SQLite.
+
+Each test gets its own store in ``tmp_path``, the offline analyst only (no model
+runs), and a fresh process runtime: ``st.cache_resource`` is cleared (which
+closes the runtime) before and after.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import streamlit as st
+from streamlit import config as st_config
+from streamlit.testing.v1 import AppTest
+
+from soc.app.runtime import Runtime
+from soc.app.views import RUNTIME_KEY, analysis_totals
+from soc.store import open_store
+
+ROOT = Path(__file__).resolve().parents[2]
+APP = ROOT / "app.py"
+THRESHOLD_LABEL = "Threshold (failures per window)"
+XSS_USER = "<script>alert(1)</script>"
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
+    """Poll ``condition`` until it holds; fail naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def app_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A private store and config, the offline analyst, loopback address, no cached runtime."""
+    monkeypatch.chdir(ROOT)  # the bundled samples are found relative to the project
+    config = tmp_path / "soc.toml"
+    config.write_text("", encoding="utf-8")
+    monkeypatch.setenv("SOC_CONFIG", str(config))
+    monkeypatch.setenv("SOC_STORE__URL", f"sqlite:///{tmp_path}/soc.db")
+    monkeypatch.setenv("SOC_ANALYZE__CHAIN", '["offline"]')
+    monkeypatch.setenv("SOC_APP_REPLAY_SPEED", "0")
+    for name in ("GEMINI_API_KEY", "GOOGLE_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    address = st_config.get_option("server.address")
+    st_config.set_option("server.address", "127.0.0.1")
+    st.cache_resource.clear()
+    try:
+        yield tmp_path
+    finally:
+        st.cache_resource.clear()
+        st_config.set_option("server.address", address)
+
+
+def runtime_of(at: AppTest) -> Runtime:
+    runtime = at.session_state[RUNTIME_KEY]
+    assert isinstance(runtime, Runtime)
+    return runtime
+
+
+def replayed(runtime: Runtime) -> None:
+    """Wait until the replay has ended and every incident has its report."""
+
+    def done() -> bool:
+        status = runtime.status()
+        if status.error:
+            pytest.fail(f"the engine stopped: {status.error}")
+        if not status.finished:
+            return False
+        incidents = runtime.store.count_incidents()
+        return incidents > 0 and analysis_totals(runtime.store).incidents_analysed >= incidents
+
+    wait_for(done, "the sample replay and its reports")
+
+
+def start_app(*, wait: bool = True) -> AppTest:
+    """Run the app once (starting the runtime), wait for the replay, run it again."""
+    at = AppTest.from_file(str(APP), default_timeout=30).run()
+    assert not at.exception, at.exception
+    if wait:
+        replayed(runtime_of(at))
+        at.run()
+        assert not at.exception, at.exception
+    return at
+
+
+def selected_incident(at: AppTest) -> int:
+    value = at.selectbox(key="inc_selected").value
+    assert isinstance(value, int)
+    return value
+
+
+def metric(at: AppTest, label: str) -> str:
+    values = [m.value for m in at.metric if m.label == label]
+    assert values, f"no metric {label!r} in {[m.label for m in at.metric]}"
+    return str(values[0])
+
+
+def texts(at: AppTest) -> list[str]:
+    """Every Markdown-rendered text: markdown, captions, alerts, expander labels."""
+    found = [str(m.value) for m in at.markdown]
+    found += [str(c.value) for c in at.caption]
+    found += [str(e.value) for e in [*at.error, *at.info, *at.warning, *at.success]]
+    found += [str(e.label) for e in at.expander]
+    found += [str(h.value) for h in [*at.title, *at.subheader]]
+    return found
+
+
+# --- every page -------------------------------------------------------------------------
+def test_command_center_shows_the_replayed_samples(app_env: Path) -> None:
+    at = start_app()
+    runtime = runtime_of(at)
+    counters = runtime.store.counters()
+    assert metric(at, "Lines ingested") == f"{counters['lines']:,}"
+    assert counters["lines"] > 0
+    assert metric(at, "Events") == f"{counters['events']:,}"
+    assert int(metric(at, "Active attackers").replace(",", "")) > 0
+    assert metric(at, "Open incidents") == str(runtime.store.count_incidents(status=["new"]))
+    assert metric(at, "Model calls made") == "0"  # the offline analyst makes none
+    assert metric(at, "Model calls avoided") == f"{runtime.status().events:,}"
+    assert metric(at, "Cost so far") == "$0.0000"
+    assert len(at.get("plotly_chart")) == 3  # timeline, targeted users, attacking addresses
+
+    incidents = runtime.store.list_incidents(limit=15, order="last_seen desc")
+    labels = [e.label for e in at.expander]
+    assert len(labels) == len(incidents)
+    for label, incident in zip(labels, incidents, strict=True):
+        assert label.startswith(f"{incident.severity.upper()} · {incident.kind} · ")
+    reports = [m.value for m in at.markdown if str(m.value).startswith("## Summary")]
+    assert len(reports) == len(incidents)
+    assert any("Failed password" in str(c.value) for c in at.code)  # evidence lines
+    assert len(at.dataframe) == len(incidents)  # one facts table per accordion
+
+
+def test_other_pages_render(app_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = "AIza-test-secret-never-shown"  # noqa: S105 (a test value)
+    monkeypatch.setenv("GEMINI_API_KEY", secret)
+    at = start_app()
+    at.switch_page("pages/incidents.py").run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Incidents"
+    assert len(at.dataframe) >= 2  # the list and the facts of the selected incident
+    at.switch_page("pages/replay_tuning.py").run()
+    assert not at.exception, at.exception
+    assert [s.label for s in at.slider] == [THRESHOLD_LABEL]
+    at.switch_page("pages/settings.py").run()
+    assert not at.exception, at.exception
+    keys = next(d.value for d in at.dataframe if "secret" in d.value.columns)
+    assert dict(zip(keys["secret"], keys["state"], strict=True))["gemini_api_key"] == "present"
+    shown = " ".join(texts(at)) + " ".join(d.value.to_csv() for d in at.dataframe)
+    assert secret not in shown
+
+
+# --- tuning -------------------------------------------------------------------------
+def test_threshold_slider_drives_the_engine(app_env: Path) -> None:
+    at = start_app()
+    runtime = runtime_of(at)
+    assert runtime.threshold() == 5
+    at.switch_page("pages/replay_tuning.py").run()
+    slider = at.slider(key="rp_threshold")
+    assert slider.label == THRESHOLD_LABEL
+    assert slider.value == 5
+    slider.set_value(12).run()
+    assert not at.exception, at.exception
+    assert runtime.threshold() == 12
+    assert runtime.store.tuning()["threshold"] == 12
+    assert metric(at, "The engine now uses") == "12 failures"
+    assert at.slider(key="rp_threshold").value == 12
+    at.switch_page("pages/command_center.py").run()
+    assert any("threshold 12 failures" in str(c.value) for c in at.caption)
+
+
+def test_what_if_reports_a_missed_labelled_incident(app_env: Path) -> None:
+    at = start_app()
+    runtime = runtime_of(at)
+    (brute,) = runtime.store.list_incidents(kind="brute_force")
+    runtime.store.set_status(int(brute.id or 0), "resolved")
+    peak = int(brute.facts["peak_failures_in_window"])
+    at.switch_page("pages/replay_tuning.py").run()
+    assert metric(at, "Incidents") == f"{runtime.store.count_incidents():,}"
+    at.number_input(key="rp_candidate").set_value(peak + 1).run()
+    assert not at.exception, at.exception
+    assert metric(at, "Incidents") == f"{runtime.store.count_incidents() - 1:,}"
+    missed = next(d.value for d in at.dataframe if "peak" in d.value.columns and "id" in d.value)
+    assert list(missed["id"]) == [brute.id]
+    assert any("1 confirmed" in str(m.value) for m in at.markdown)
+
+
+# --- incidents workflow ----------------------------------------------------------------
+def test_status_change_persists(app_env: Path) -> None:
+    at = start_app()
+    runtime = runtime_of(at)
+    at.switch_page("pages/incidents.py").run()
+    incident_id = selected_incident(at)
+    (new_status,) = [s for s in at.selectbox if s.label == "New status"]
+    new_status.set_value("triaged")
+    (notes,) = [t for t in at.text_area if t.label == "Analyst notes"]
+    notes.set_value("blocked at the edge; ticket SOC-42")
+    (save,) = [b for b in at.button if b.label == "Save status"]
+    save.click().run()
+    assert not at.exception, at.exception
+    stored = runtime.store.get_incident(incident_id)
+    assert stored is not None
+    assert (stored.status, stored.notes) == ("triaged", "blocked at the edge; ticket SOC-42")
+    assert any(f"#{incident_id} is now triaged" in str(s.value) for s in at.success)
+    # A status filter that excludes it hides it.
+    at.multiselect(key="inc_status").set_value(["resolved"]).run()
+    assert runtime.store.count_incidents(status="resolved") == 0
+    assert any("No incident matches" in str(i.value) for i in at.info)
+    at.multiselect(key="inc_status").set_value(["triaged"]).run()
+    assert list(at.dataframe[0].value["id"]) == [incident_id]
+
+
+def test_reanalyse_stores_a_new_report(app_env: Path) -> None:
+    at = start_app()
+    runtime = runtime_of(at)
+    at.switch_page("pages/incidents.py").run()
+    incident_id = selected_incident(at)
+    before = runtime.store.analyses(incident_id)
+    assert at.selectbox(key=f"inc_provider_{incident_id}").options == ["offline"]
+    at.button(key=f"inc_reanalyse_{incident_id}").click().run()
+    assert not at.exception, at.exception
+    after = runtime.store.analyses(incident_id)
+    assert len(after) == len(before) + 1
+    assert (after[-1].provider, after[-1].reused) == ("offline", False)
+
+
+# --- empty and broken ----------------------------------------------------------------
+def test_empty_store_renders_sensibly(app_env: Path) -> None:
+    empty = app_env / "empty.log"
+    empty.write_text("", encoding="utf-8")
+    (app_env / "soc.toml").write_text(
+        f'[[sources]]\nname = "auth"\ntype = "file"\npaths = ["{empty}"]\n', encoding="utf-8"
+    )
+    at = start_app(wait=False)
+    runtime = runtime_of(at)
+    assert runtime.status().mode == "live"
+    assert not at.exception, at.exception
+    assert metric(at, "Lines ingested") == "0"
+    assert metric(at, "Open incidents") == "0"
+    info = [str(i.value) for i in at.info]
+    assert any(text.startswith("No activity stored yet") for text in info)
+    assert "No incidents yet." in info
+    assert not at.get("plotly_chart")
+    for page in ("pages/incidents.py", "pages/replay_tuning.py", "pages/settings.py"):
+        at.switch_page(page).run()
+        assert not at.exception, (page, at.exception)
+    at.switch_page("pages/replay_tuning.py").run()
+    assert metric(at, "Incidents") == "0"
+
+
+def test_engine_error_is_shown(app_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A store that refuses the engine's writes stops the engine; the pages say so and stay up."""
+    monkeypatch.setenv("SOC_ENGINE__STORE_RETRY_SECONDS", "0")
+    open_store(f"sqlite:///{app_env}/soc.db").close()
+    with sqlite3.connect(app_env / "soc.db") as conn:
+        conn.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON window_aggregates "
+            "BEGIN SELECT RAISE(ABORT, 'the disk says no'); END"
+        )
+    at = start_app(wait=False)
+    runtime = runtime_of(at)
+    wait_for(lambda: runtime.status().error is not None, "the engine to fail")
+    at.run()
+    assert not at.exception, at.exception
+    errors = [str(e.value) for e in at.error]
+    assert any(e.startswith("The engine stopped:") and "disk says no" in e for e in errors)
+    at.switch_page("pages/replay_tuning.py").run()
+    assert not at.exception, at.exception
+    assert any(str(e.value).startswith("The engine stopped:") for e in at.error)
+
+
+# --- attacker text ---------------------------------------------------------------------
+def _xss_log() -> bytes:
+    """Twelve addresses each failing three times against one hostile user name."""
+    lines = []
+    for n in range(12):
+        for k in range(3):
+            second = n * 3 + k
+            lines.append(
+                f"Nov 22 10:00:{second:02d} web01 sshd[{4000 + second}]: Failed password for "
+                f"invalid user {XSS_USER} from 198.18.0.{n + 1} port {40000 + second} ssh2"
+            )
+    return ("\n".join(lines) + "\n").encode()
+
+
+def _outside_code(text: str) -> str:
+    """``text`` without its code blocks and code spans (shown literally by Markdown)."""
+    text = re.sub(r"(`{3,})[^\n]*\n.*?\n\1", "", text, flags=re.DOTALL)
+    return re.sub(r"(`+).+?\1", "", text, flags=re.DOTALL)
+
+
+def test_attacker_text_is_never_html(app_env: Path) -> None:
+    at = start_app()
+    runtime = runtime_of(at)
+    at.switch_page("pages/replay_tuning.py").run()
+    at.radio(key="rp_source").set_value("Upload a log file").run()
+    at.file_uploader(key="rp_upload").upload("../../x.sh", _xss_log(), "text/plain").run()
+    at.button(key="rp_go").click().run()
+    assert not at.exception, at.exception
+    wait_for(
+        lambda: bool(runtime.status().finished and runtime.store.list_incidents(search=XSS_USER)),
+        "an incident about the hostile user name",
+    )
+    hostile = runtime.store.list_incidents(search=XSS_USER)
+    wait_for(lambda: all(runtime.store.analyses(int(i.id or 0)) for i in hostile), "their reports")
+    at.switch_page("pages/command_center.py").run()
+    assert not at.exception, at.exception
+    shown = texts(at)
+    assert any("\\<script\\>" in text for text in shown)  # it is there, escaped
+    for text in shown:
+        assert "<script" not in _outside_code(text).replace("\\<script", ""), text
+    charts = " ".join(str(c.proto.spec) for c in at.get("plotly_chart"))
+    assert "&lt;script&gt;" in charts
+    assert "<script>" not in charts
+    at.switch_page("pages/incidents.py").run()
+    at.text_input(key="inc_search").set_value("script").run()
+    assert not at.exception, at.exception
+    for text in texts(at):
+        assert "<script" not in _outside_code(text).replace("\\<script", ""), text
+
+
+def test_no_unsafe_html_anywhere() -> None:
+    sources = [APP, *sorted((ROOT / "pages").glob("*.py")), *sorted((ROOT / "soc").rglob("*.py"))]
+    assert len(sources) > 10
+    offenders: list[Any] = []
+    for path in sources:
+        text = path.read_text(encoding="utf-8")
+        if "unsafe_allow_html" in text or re.search(r"\bst\.html\(", text):
+            offenders.append(path.relative_to(ROOT))
+    assert offenders == []
