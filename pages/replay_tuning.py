@@ -8,6 +8,7 @@ from soc.app import views
 from soc.app.runtime import SAMPLE_FILES
 
 THRESHOLD_LABEL = "Threshold (failures per window)"
+WINDOW_LABEL = "Window (seconds)"
 SLIDER_MAX = 100  # a slider over 1..1000 cannot pick 5; the what-if input goes higher
 SPEEDS = {
     "As fast as possible": 0.0,
@@ -76,11 +77,23 @@ with tuning_col:
         "Applies to the running engine from its next batch and is kept in the store.",
     )
     st.metric("The engine now uses", f"{runtime.threshold()} failures")
-    st.caption(
-        f"Window: {settings.detect.window_seconds:g} s sliding (detector), "
-        f"{settings.window.seconds:g} s aligned (charts). The window size is set in soc.toml "
-        "([detect] window_seconds, [window] seconds) and applies at the next start."
+
+    def _apply_window() -> None:
+        runtime.set_window(float(st.session_state["rp_window"]))
+
+    if "rp_window" not in st.session_state:
+        st.session_state["rp_window"] = int(runtime.window_seconds())
+    choices = sorted({5, 10, 15, 30, 60, 120, 300, int(runtime.window_seconds())})
+    st.select_slider(
+        WINDOW_LABEL,
+        options=choices,
+        key="rp_window",
+        on_change=_apply_window,
+        disabled=runtime.engine is None,
+        help="The brute-force span (sliding) and the charts' windows. Applies from the "
+        "engine's next batch: open windows are stored and open campaigns closed first.",
     )
+    st.caption(f"The engine now uses {runtime.window_seconds():g} s windows.")
 
 st.divider()
 st.subheader("What if?")

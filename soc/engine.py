@@ -19,7 +19,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from itertools import islice
 from pathlib import Path
 from typing import Any, Final
@@ -27,14 +27,14 @@ from typing import Any, Final
 from soc.acquire import Source, source_classes
 from soc.acquire.base import AcquireStats
 from soc.clock import Clock
-from soc.config import Settings, SourceSpec
-from soc.detect import Detector, DetectorStats, discover_host_addresses
+from soc.config import Settings, SourceSpec, build_dataclass
+from soc.detect import DetectConfig, Detector, DetectorStats, discover_host_addresses
 from soc.errors import ConfigError, SourceError, StoreError
 from soc.events import AUTH_SUCCESS, FAILURE, Event, Incident, Line, WindowStats
 from soc.export import enqueue_alert
 from soc.parse import make_parser
 from soc.parse.base import Parser, ParseStats, Skip
-from soc.window import Windower, WindowerStats
+from soc.window import WindowConfig, Windower, WindowerStats
 
 #: Lines of a new stream looked at to detect its format.
 DETECT_SAMPLE_LINES = 50
@@ -131,6 +131,8 @@ class Engine:
         self._acquire_committed: dict[str, Counter[str]] = {}
         self._pipeline_committed: dict[str, int] = {}
         hosts = discover_host_addresses() if host_addresses is None else list(host_addresses)
+        self._hosts = hosts
+        self._pending_window: float | None = None
         self.windower = Windower(settings.window)
         self.detector = Detector(settings.detect, host_addresses=hosts)
         self.report.window = self.windower.stats
@@ -171,6 +173,46 @@ class Engine:
         if persist:
             self.store.set_tuning(TUNED_THRESHOLD, n, self.clock.now())
 
+    @property
+    def window_seconds(self) -> float:
+        """The window length the next batch is judged by (charts' windows and brute-force span)."""
+        pending = self._pending_window
+        return self.settings.window.seconds if pending is None else pending
+
+    def set_window(self, seconds: float) -> None:
+        """A new window length from the next batch on, without a restart.
+
+        At that batch the open windows are stored and the open campaigns closed
+        (their incidents stay, closed as ``end_of_input``): windows of two
+        lengths cannot be merged, and a campaign's counts depend on its window.
+        New windows and campaigns start with the new length; the threshold in
+        force is kept.
+        """
+        # Validated now, in the caller's thread: a bad value is refused here.
+        build_dataclass(WindowConfig, asdict(self.settings.window) | {"seconds": seconds}, "window")
+        build_dataclass(
+            DetectConfig, asdict(self.settings.detect) | {"window_seconds": seconds}, "window"
+        )
+        self._pending_window = float(seconds)
+
+    def _apply_window(self) -> None:
+        seconds, self._pending_window = self._pending_window, None
+        if seconds is None or seconds == self.settings.window.seconds:
+            return
+        self.finish()
+        threshold = self.detector.next_threshold
+        window = replace(self.settings.window, seconds=seconds)
+        detect = replace(self.settings.detect, window_seconds=seconds, threshold=threshold)
+        self.settings = replace(self.settings, window=window, detect=detect)
+        with self._lock:
+            self.windower = Windower(window)
+            self.detector = Detector(detect, host_addresses=self._hosts)
+        # The pipeline's running counts start again with the new objects.
+        self._pipeline_committed = {}
+        self.report.window = self.windower.stats
+        self.report.detect = self.detector.stats
+        _log.info("window length now %s s", seconds)
+
     def _apply_tuning(self) -> None:
         value = self.store.tuning().get(TUNED_THRESHOLD)
         if value is None or value == self.detector.next_threshold:
@@ -187,6 +229,8 @@ class Engine:
     # --- the loop ---------------------------------------------------------------
     def step(self) -> int:
         """One turn over every source; returns how many lines were processed."""
+        if self._pending_window is not None:
+            self._apply_window()
         total = 0
         batch_size = self.settings.engine.batch_lines
         for spec, source in self.sources:

@@ -531,3 +531,53 @@ def test_an_attacker_back_after_a_quiet_gap_is_a_slow_brute_force_that_says_why(
     assert slow is not None
     assert slow.facts["peak_failures_in_horizon"] == 10
     assert slow.facts["horizon_seconds"] == 3600.0
+
+
+def test_window_length_changes_on_the_running_engine(tmp_path: Path) -> None:
+    log = tmp_path / "auth.log"
+    log.write_text("")
+    config = _config(
+        tmp_path,
+        f"""
+[detect]
+include_host_addresses = false
+
+[[sources]]
+name = "auth"
+type = "file"
+paths = ["{log}"]
+start_at = "beginning"
+poll_interval = 0.02
+""",
+        batch_lines=3,
+    )
+    settings = load_settings(config, environ={})
+    store = open_store(settings.store.url)
+    engine = Engine(settings, store, SystemClock())
+    try:
+        # five failures 8 s apart: 32 s from first to last, never 5 within 15 s
+        with log.open("a") as f:
+            f.write("\n".join(_failed(s, "203.0.113.1") for s in range(0, 40, 8)) + "\n")
+        _step_until(engine, 5)
+        assert engine.report.incident_ids == {}
+        engine.set_window(60)
+        assert engine.window_seconds == 60.0
+        with pytest.raises(Exception, match="more than 0"):
+            engine.set_window(0)
+        with log.open("a") as f:
+            f.write("\n".join(_failed(s, "203.0.113.2", minute=5) for s in range(0, 40, 8)) + "\n")
+        _step_until(engine, 10)
+        engine.finish()
+        stored = [store.get_incident(i) for i in engine.report.incident_ids]
+        assert [(i.source_ips, i.facts["window_seconds"]) for i in stored if i] == [
+            (["203.0.113.2"], 60.0)
+        ]
+        # the charts' windows follow: 15 s windows before the change, 60 s after
+        rows = {
+            b.key: (b.windows, b.failures)
+            for b in store.aggregates(0, 2e9, 3600, key_types=["ip"], by_key=True)
+        }
+        assert rows == {"203.0.113.1": (3, 5), "203.0.113.2": (1, 5)}
+    finally:
+        engine.close()
+        store.close()

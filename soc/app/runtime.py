@@ -220,6 +220,17 @@ class Runtime:
         else:
             self.store.set_tuning("threshold", n, self.clock.now())
 
+    def set_window(self, seconds: float) -> None:
+        """A new window length from the running engine's next batch (see ``Engine.set_window``)."""
+        engine = self.engine
+        if engine is None:
+            raise ValueError("no engine is running")
+        engine.set_window(seconds)
+
+    def window_seconds(self) -> float:
+        engine = self.engine
+        return engine.window_seconds if engine is not None else self.settings.window.seconds
+
     def threshold(self) -> int:
         engine = self.engine
         if engine is not None:
@@ -247,7 +258,7 @@ class Runtime:
             events=events,
             lines_per_second=rate,
             threshold=self.threshold(),
-            window_seconds=self.settings.window.seconds,
+            window_seconds=self.window_seconds(),
             error=self._error,
             analysis_pending=self.analysis.pending,
             started_at=self._started_at,

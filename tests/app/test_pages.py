@@ -160,6 +160,18 @@ def test_other_pages_render(app_env: Path, monkeypatch: pytest.MonkeyPatch) -> N
 
 
 # --- tuning -------------------------------------------------------------------------
+def test_window_size_applies_to_the_running_engine(app_env: Path) -> None:
+    at = start_app()
+    runtime = runtime_of(at)
+    at.switch_page("pages/replay_tuning.py").run()
+    window = at.select_slider(key="rp_window")
+    assert window.value == 15
+    window.set_value(60).run()
+    assert not at.exception, at.exception
+    assert runtime.window_seconds() == 60.0
+    assert any("60 s windows" in str(c.value) for c in at.caption)
+
+
 def test_threshold_slider_drives_the_engine(app_env: Path) -> None:
     at = start_app()
     runtime = runtime_of(at)
