@@ -33,8 +33,8 @@ replay: $(STAMP)
 		--year 2025 --timezone UTC --analyst offline
 
 lint: $(STAMP)
-	$(BIN)/ruff check soc tests bench
-	$(BIN)/ruff format --check soc tests bench
+	$(BIN)/ruff check soc tests bench app.py pages
+	$(BIN)/ruff format --check soc tests bench app.py pages
 	$(BIN)/mypy
 
 test: $(STAMP) system-deps lint
@@ -47,6 +47,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_detect.py
 	$(BIN)/python bench/bench_pipeline.py
 	$(BIN)/python bench/bench_analyze.py
+	$(BIN)/python bench/bench_app.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .bench

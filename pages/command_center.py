@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from soc.app import views
+from soc.store import SqlStore
 
 runtime = views.runtime_from(st.session_state)
 
@@ -31,6 +33,23 @@ with controls[3]:
     feed_size = st.slider("Incidents in the feed", 5, 50, 15, step=5, key="cc_feed_size")
 
 span = views.SPANS[span_label]
+
+#: Chart data is recomputed at most this often (seconds): window aggregates change
+#: only when a window closes, while the tiles and the feed refresh every 2 s.
+CHART_TTL = 10.0
+
+
+@st.cache_data(ttl=CHART_TTL, max_entries=32, show_spinner=False)
+def chart_frames(
+    _store: SqlStore, store_url: str, since: float, until: float, bucket: float, latest: float
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The three charts' data for one range (``_store`` is not hashed: its URL stands for it)."""
+    rng = views.ChartRange(since, until, bucket)
+    return (
+        views.timeline_frame(_store, rng),
+        views.targeted_users_frame(_store, since),
+        views.attackers_frame(_store, since),
+    )
 
 
 @st.fragment(run_every=2.0 if live else None)
@@ -95,21 +114,21 @@ def live_view() -> None:
             f"{state}; events appear here as soon as its sources deliver lines."
         )
     else:
+        timeline, users, attackers = chart_frames(
+            store, store.url, rng.since, rng.until, rng.bucket_seconds, latest
+        )
         left, right = st.columns([3, 2])
         with left:
-            timeline = views.timeline_frame(store, rng)
             st.plotly_chart(
                 views.timeline_figure(timeline, rng.bucket_seconds),
                 theme=None,
                 key="cc_timeline",
             )
         with right:
-            users = views.targeted_users_frame(store, rng.since)
             if users.empty:
                 st.info("No failed logins against named accounts in this range.")
             else:
                 st.plotly_chart(views.donut_figure(users), theme=None, key="cc_users")
-        attackers = views.attackers_frame(store, rng.since)
         if attackers.empty:
             st.info("No attacking addresses in this range.")
         else:

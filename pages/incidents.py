@@ -24,12 +24,10 @@ search = (
 )
 page_size = filters[3].selectbox("Rows", [25, 50, 100], key="inc_rows")
 
-query = {
-    "status": statuses or None,
-    "kind": kinds or None,
-    "search": search or None,
-}
-total = store.count_incidents(**query)
+status_filter = statuses or None
+kind_filter = kinds or None
+search_filter = search or None
+total = store.count_incidents(status=status_filter, kind=kind_filter, search=search_filter)
 pages = max(1, -(-total // page_size))
 page_no = (
     st.number_input("Page", min_value=1, max_value=pages, value=1, key="inc_page")
@@ -37,7 +35,12 @@ page_no = (
     else 1
 )
 items = store.list_incidents(
-    **query, limit=page_size, offset=(int(page_no) - 1) * page_size, order="last_seen desc"
+    status=status_filter,
+    kind=kind_filter,
+    search=search_filter,
+    limit=page_size,
+    offset=(int(page_no) - 1) * page_size,
+    order="last_seen desc",
 )
 st.caption(f"{total:,} incidents match · page {page_no} of {pages}")
 
