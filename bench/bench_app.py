@@ -365,13 +365,21 @@ class PageTiming:
 
 @dataclass(slots=True)
 class RefreshTiming:
-    """Live refreshes of the Command Center with one time range."""
+    """Live refreshes of the Command Center with one time range.
+
+    ``background``: the chart feed's recomputation, which runs on its own thread
+    every ``CHART_REFRESH_SECONDS``, off the refresh path (shown, not judged
+    against the refresh target).
+    """
 
     span: str
     runs_s: list[float]
+    background: bool = False
 
     @property
     def name(self) -> str:
+        if self.background:
+            return f"chart feed recompute, {self.span} (background)"
         default = " (default)" if self.span == CC_SPAN_LABEL else ""
         return f"live refresh, {self.span}{default}"
 
@@ -381,7 +389,7 @@ class RefreshTiming:
 
     @property
     def ok(self) -> bool:
-        return self.median_s <= REFRESH_TARGET_S
+        return self.background or self.median_s <= REFRESH_TARGET_S
 
 
 @dataclass(slots=True)
@@ -461,11 +469,11 @@ def time_app(copy: Path, tmp: Path, *, runs: int, refreshes: int, span_refreshes
             span = CC_SPAN_LABEL if script == PAGES[0][2] else ""
             pages.append(_page_runs(at, url_path, title, span, runs))
         steps: dict[str, list[float]] = {}
-        # Every refresh recomputing the charts (the page does so every CHART_TTL s) ...
-        timed = [RefreshTiming(f"{CC_SPAN_LABEL}, charts recomputed", [])]
+        # The chart feed's recomputation (on its own thread, every CHART_REFRESH_SECONDS) ...
+        timed = [RefreshTiming(CC_SPAN_LABEL, [], background=True)]
         for _ in range(refreshes):
             timed[0].runs_s.append(_timed(lambda: live_refresh(runtime, CC_SPAN, steps)))
-        # ... and the refreshes in between, with the charts' data from the page's cache.
+        # ... and the live refresh, which reads the feed's latest chart data.
         charts: dict[float, tuple[Any, Any, Any]] = {}
         live_refresh(runtime, CC_SPAN, {}, charts)
         between = RefreshTiming(CC_SPAN_LABEL, [])
@@ -482,7 +490,7 @@ def time_app(copy: Path, tmp: Path, *, runs: int, refreshes: int, span_refreshes
                 continue
             at.selectbox(key="cc_span").set_value(label)
             pages.append(_page_runs(at, url_path, title, label, runs))
-            other = RefreshTiming(f"{label}, charts recomputed", [])
+            other = RefreshTiming(label, [], background=True)
             refresh = functools.partial(live_refresh, runtime, seconds, {})
             other.runs_s.extend(_timed(refresh) for _ in range(max(span_refreshes, 1)))
             timed.append(other)
@@ -571,9 +579,9 @@ def live_refresh(
     The same calls in the same order as ``pages/command_center.py``'s
     ``live_view``, figures serialised to JSON as ``st.plotly_chart`` does; only
     Streamlit's own element messages are left out. Each call's time goes to
-    ``steps``. ``cache``: the chart data the page keeps for ``CHART_TTL``
-    seconds (``st.cache_data``); when it holds this range's, the three chart
-    queries are skipped, as in the page between recomputations.
+    ``steps``. ``cache``: stands for the chart feed (``views.ChartFeed``); when
+    it holds this range's data the three chart queries are skipped, as on the
+    page, where the feed recomputes them on its own thread.
     """
     status = _step(steps, "runtime.status()", runtime.status)
     store = runtime.store
@@ -703,10 +711,9 @@ def report(t: Timings) -> None:
     )
     for r in t.refreshes:
         name = f"{r.name} (x{len(r.runs_s)})"
-        print(
-            f"  {name:<38}{'':>12}{r.median_s:>15.3f}{REFRESH_TARGET_S:>10.1f}  "
-            f"{'OK' if r.ok else 'OVER'}"
-        )
+        target = "-" if r.background else f"{REFRESH_TARGET_S:.1f}"
+        verdict = "off the refresh path" if r.background else "OK" if r.ok else "OVER"
+        print(f"  {name:<38}{'':>12}{r.median_s:>15.3f}{target:>10}  {verdict}")
     print()
     print(f"  where the time goes (median s per call, slowest first; {CC_SPAN_LABEL} range)")
     for (page, call), seconds in sorted(t.calls.items(), key=lambda kv: -kv[1]):

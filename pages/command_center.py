@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
 from soc.app import views
-from soc.store import SqlStore
 
 runtime = views.runtime_from(st.session_state)
 
@@ -34,23 +32,6 @@ with controls[3]:
 
 span = views.SPANS[span_label]
 
-#: Chart data is recomputed at most this often (seconds): window aggregates change
-#: only when a window closes, while the tiles and the feed refresh every 2 s.
-CHART_TTL = 10.0
-
-
-@st.cache_data(ttl=CHART_TTL, max_entries=32, show_spinner=False)
-def chart_frames(
-    _store: SqlStore, store_url: str, since: float, until: float, bucket: float, latest: float
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """The three charts' data for one range (``_store`` is not hashed: its URL stands for it)."""
-    rng = views.ChartRange(since, until, bucket)
-    return (
-        views.timeline_frame(_store, rng),
-        views.targeted_users_frame(_store, since),
-        views.attackers_frame(_store, since),
-    )
-
 
 @st.fragment(run_every=2.0 if live else None)
 def live_view() -> None:
@@ -72,8 +53,9 @@ def live_view() -> None:
         f"Engine: {state} · mode {status.mode} · threshold {status.threshold} failures "
         f"per {status.window_seconds:g} s · {status.analysis_pending} incidents awaiting a report"
     )
-    latest = views.latest_activity(store)
-    rng = views.chart_range(latest, span, status.window_seconds)
+    # The charts' data comes from the chart feed, recomputed off this refresh.
+    charts = views.chart_feed(runtime).get(span)
+    rng = charts.rng if charts is not None else views.chart_range(None, span, status.window_seconds)
     kpis = views.compute_kpis(runtime, rng.since)
 
     tiles = st.columns(8)
@@ -108,15 +90,13 @@ def live_view() -> None:
         help="Estimated from token counts and [analyze.prices], over every stored analysis",
     )
 
-    if latest is None:
+    if charts is None:
         st.info(
             "No activity stored yet. The engine is "
             f"{state}; events appear here as soon as its sources deliver lines."
         )
     else:
-        timeline, users, attackers = chart_frames(
-            store, store.url, rng.since, rng.until, rng.bucket_seconds, latest
-        )
+        timeline, users, attackers = charts.timeline, charts.users, charts.attackers
         left, right = st.columns([3, 2])
         with left:
             st.plotly_chart(

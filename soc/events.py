@@ -8,6 +8,7 @@ line on the hot path.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -208,6 +209,15 @@ class Event:
         if self.line is not None:
             doc["log"] = {"file": {"line": self.line}}
         return doc
+
+
+def is_ip_address(text: str) -> bool:
+    """True when ``text`` is an IPv4 or IPv6 address (and nothing else)."""
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def format_timestamp(ts: float) -> str:

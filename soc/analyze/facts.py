@@ -10,14 +10,13 @@ model that section is data to describe, never instructions to follow.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import json
 import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from soc.analyze.base import AnalyzeConfig
-from soc.events import TECHNIQUES, Incident, format_timestamp
+from soc.events import TECHNIQUES, Incident, format_timestamp, is_ip_address
 
 #: Marks where attacker-written data starts and ends in the prompt. Values can
 #: never contain these: ``<`` and ``>`` are escaped in every untrusted value.
@@ -44,14 +43,6 @@ def neutralize(value: str, limit: int) -> str:
     return text
 
 
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
-
-
 def build_fact_sheet(
     incident: Incident,
     evidence: Sequence[str],
@@ -63,7 +54,7 @@ def build_fact_sheet(
     """The incident as plain data for a model: trusted facts, then bounded untrusted values."""
     facts = incident.facts
     limit = config.max_value_chars
-    sources = [ip for ip in incident.source_ips if _is_ip(ip)]
+    sources = [ip for ip in incident.source_ips if is_ip_address(ip)]
     timeline = [
         {"rule": rule, "at": format_timestamp(float(at))}
         for rule, at in dict(facts.get("rules", {})).items()

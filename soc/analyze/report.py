@@ -36,6 +36,7 @@ from soc.events import (
     SLOW_BRUTE_FORCE,
     WEB_AUTH_BRUTE_FORCE,
     WEB_SCAN,
+    is_ip_address,
 )
 
 CONFIDENCES: Final = ("low", "medium", "high")
@@ -152,10 +153,10 @@ def grounding_errors(text: str, sheet: Mapping[str, Any]) -> list[str]:
             errors.append(f"IP address {match.group(0)} is not in the facts")
     for match in _IPV6.finditer(text):
         candidate = match.group(0)
-        if _parses_as_ip(candidate) and not known.has_ip(candidate):
+        if is_ip_address(candidate) and not known.has_ip(candidate):
             errors.append(f"IP address {candidate} is not in the facts")
     scrubbed = _IPV6.sub(
-        lambda m: " " if _parses_as_ip(m.group(0)) else m.group(0), _IPV4.sub(" ", text)
+        lambda m: " " if is_ip_address(m.group(0)) else m.group(0), _IPV4.sub(" ", text)
     )
     for match in _DATE.finditer(scrubbed):
         if match.group(0) not in known.dates:
@@ -178,14 +179,6 @@ def grounding_errors(text: str, sheet: Mapping[str, Any]) -> list[str]:
     return sorted(dict.fromkeys(errors))
 
 
-def _parses_as_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
-
-
 class _Known:
     """Everything a fact sheet holds, in the forms a text may state it."""
 
@@ -203,7 +196,7 @@ class _Known:
                 continue
             text = str(value)
             self.strings.add(text)
-            if _parses_as_ip(text):
+            if is_ip_address(text):
                 self.ips.add(str(ipaddress.ip_address(text)))
             for date in _DATE.finditer(text):
                 self.dates.add(date.group(0))

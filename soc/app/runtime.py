@@ -97,6 +97,9 @@ class Runtime:
         self._error: str | None = None
         self._started_at = 0.0
         self._rate: deque[tuple[float, int]] = deque(maxlen=120)
+        #: Helpers the UI attaches (the chart feed): each is invalidated when what
+        #: runs changes, and closed with the runtime.
+        self.extras: dict[str, Any] = {}
 
     # --- what runs ---------------------------------------------------------------------
     def replay(
@@ -171,6 +174,10 @@ class Runtime:
                 target=self._loop, args=(engine, self._stop), name="soc-engine", daemon=True
             )
             self._thread.start()
+        for extra in self.extras.values():
+            invalidate = getattr(extra, "invalidate", None)
+            if invalidate is not None:
+                invalidate()  # what runs changed: derived views start again
 
     def _loop(self, engine: Engine, stop: threading.Event) -> None:
         idle = self.settings.engine.idle_sleep
@@ -272,6 +279,10 @@ class Runtime:
 
     def close(self) -> None:
         """Stop everything; every incident still leaves with a report."""
+        for extra in self.extras.values():
+            close = getattr(extra, "close", None)
+            if close is not None:
+                close()
         self.stop_engine()
         self.analysis.drain(offline_only=True)
         self.analysis.analyst.close()

@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import html
 import json
+import logging
 import math
 import os
 import re
 import tempfile
+import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +61,7 @@ if TYPE_CHECKING:
 
 #: Where app.py leaves the process's runtime for the pages (``st.session_state``).
 RUNTIME_KEY: Final = "soc_runtime"
+_log = logging.getLogger(__name__)
 #: Incidents the analyst still has to look at.
 OPEN_STATUSES: Final = (NEW, TRIAGED)
 #: Analyst verdicts the what-if panel reports on.
@@ -102,6 +106,102 @@ def plot_text(text: object, limit: int = 48) -> str:
     if len(value) > limit:
         value = value[: limit - 1] + "…"
     return html.escape(value, quote=True)
+
+
+#: How often the chart feed recomputes a time range's chart data (seconds); window
+#: aggregates only change when a window closes.
+CHART_REFRESH_SECONDS: Final = 10.0
+#: A time range nobody has looked at for this long is no longer recomputed.
+CHART_IDLE_SECONDS: Final = 120.0
+
+
+@dataclass(slots=True)
+class ChartData:
+    """One time range's chart data, as of ``computed_at`` (wall clock)."""
+
+    rng: ChartRange
+    timeline: pd.DataFrame
+    users: pd.DataFrame
+    attackers: pd.DataFrame
+    computed_at: float
+    seconds: float  # how long computing it took
+
+
+class ChartFeed:
+    """Chart data computed off the live refresh: a thread recomputes what was asked for.
+
+    The Command Center's 2-second refresh reads :meth:`get`, which answers from
+    the latest computation (at most ``CHART_REFRESH_SECONDS`` old). Only the
+    first request for a time range computes in the caller. The thread
+    recomputes every range asked for within ``CHART_IDLE_SECONDS``; the queries
+    aggregate in the database (up to about a second over days of windows).
+    """
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self._data: dict[float, ChartData] = {}
+        self._asked: dict[float, float] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="soc-charts", daemon=True)
+        self._thread.start()
+
+    def get(self, span: float) -> ChartData | None:
+        """The chart data for the last ``span`` seconds of activity (None: no activity yet)."""
+        with self._lock:
+            self._asked[span] = time.monotonic()
+            data = self._data.get(span)
+        return data if data is not None else self._compute(span)
+
+    def _compute(self, span: float) -> ChartData | None:
+        started = time.perf_counter()
+        store = self.runtime.store
+        latest = latest_activity(store)
+        if latest is None:
+            return None
+        rng = chart_range(latest, span, self.runtime.window_seconds())
+        data = ChartData(
+            rng=rng,
+            timeline=timeline_frame(store, rng),
+            users=targeted_users_frame(store, rng.since),
+            attackers=attackers_frame(store, rng.since),
+            computed_at=time.time(),
+            seconds=time.perf_counter() - started,
+        )
+        with self._lock:
+            self._data[span] = data
+        return data
+
+    def _loop(self) -> None:
+        while not self._stop.wait(CHART_REFRESH_SECONDS):
+            now = time.monotonic()
+            with self._lock:
+                spans = [s for s, at in self._asked.items() if now - at < CHART_IDLE_SECONDS]
+            for span in spans:
+                if self._stop.is_set():
+                    return
+                try:
+                    self._compute(span)
+                except Exception:  # a store hiccup: the previous data stands
+                    _log.exception("chart data for %s s failed; keeping the previous", span)
+
+    def invalidate(self) -> None:
+        """Forget every range's data (what runs changed): the next request computes anew."""
+        with self._lock:
+            self._data.clear()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+
+def chart_feed(runtime: Runtime) -> ChartFeed:
+    """The runtime's one chart feed (started on first use, closed with the runtime)."""
+    feed = runtime.extras.get("charts")
+    if not isinstance(feed, ChartFeed):
+        feed = ChartFeed(runtime)
+        runtime.extras["charts"] = feed
+    return feed
 
 
 def runtime_from(state: Any) -> Runtime:
@@ -641,6 +741,8 @@ __all__ = [
     "RUNTIME_KEY",
     "SPANS",
     "AnalysisTotals",
+    "ChartData",
+    "ChartFeed",
     "ChartRange",
     "Kpis",
     "WhatIf",
@@ -648,6 +750,7 @@ __all__ = [
     "analysis_totals",
     "attackers_figure",
     "attackers_frame",
+    "chart_feed",
     "chart_range",
     "compute_kpis",
     "donut_figure",

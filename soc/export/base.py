@@ -32,6 +32,7 @@ from soc.events import (
     WEB_SCAN,
     Incident,
     format_timestamp,
+    is_ip_address,
 )
 
 #: ECS version the alert documents follow.
@@ -345,7 +346,7 @@ def to_ecs_alert(
         incident.kind != DISTRIBUTED_BRUTE_FORCE  # keyed by the target, not the source
         and "." in incident.key
         and _HOST_NAME.match(incident.key)
-        and not _is_ip(incident.key)
+        and not is_ip_address(incident.key)
     ):
         # The attacker is known by a host name only (a log that resolved it).
         doc["source"] = {"address": incident.key, "domain": incident.key}
@@ -466,14 +467,6 @@ def _threat(technique_id: str, technique_name: str) -> dict[str, Any]:
 
 def _technique_url(technique_id: str) -> str:
     return f"{_ATTACK_URL}/techniques/{technique_id.replace('.', '/')}/"
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _valid_ips(values: Sequence[str]) -> list[str]:
