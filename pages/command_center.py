@@ -58,7 +58,8 @@ def live_view() -> None:
     rng = charts.rng if charts is not None else views.chart_range(None, span, status.window_seconds)
     kpis = views.compute_kpis(runtime, rng.since)
 
-    tiles = st.columns(8)
+    # Two rows of four: wide enough for every label and figure on a wall screen.
+    tiles = [*st.columns(4), *st.columns(4)]
     tiles[0].metric("Lines ingested", f"{kpis.lines:,}")
     tiles[1].metric("Lines/s", f"{kpis.lines_per_second:,.0f}")
     tiles[2].metric("Events", f"{kpis.events:,}")
