@@ -78,6 +78,25 @@ chain = ["offline"]
     return path
 
 
+def _followed_config(directory: Path, log: Path, *, batch_lines: int) -> Path:
+    """A configuration following ``log`` from its beginning, this machine's addresses ignored."""
+    return _config(
+        directory,
+        f"""
+[detect]
+include_host_addresses = false
+
+[[sources]]
+name = "auth"
+type = "file"
+paths = ["{log}"]
+start_at = "beginning"
+poll_interval = 0.02
+""",
+        batch_lines=batch_lines,
+    )
+
+
 def _replay(tmp_path: Path, capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, Any]:
     status = main(["--config", str(_config(tmp_path)), "replay", *args, "--summary-json", "-"])
     captured = capsys.readouterr()
@@ -267,21 +286,7 @@ hosts = ["{es.url}"]
 def test_threshold_tuned_at_run_time_applies_to_the_next_batch(tmp_path: Path) -> None:
     log = tmp_path / "auth.log"
     log.write_text("")
-    config = _config(
-        tmp_path,
-        f"""
-[detect]
-include_host_addresses = false
-
-[[sources]]
-name = "auth"
-type = "file"
-paths = ["{log}"]
-start_at = "beginning"
-poll_interval = 0.02
-""",
-        batch_lines=3,
-    )
+    config = _followed_config(tmp_path, log, batch_lines=3)
     settings = load_settings(config, environ={})
     store = open_store(settings.store.url)
     engine = Engine(settings, store, SystemClock(), follow_tuning=True)
@@ -334,21 +339,8 @@ def test_replay_equals_live(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     live = tmp_path / "live" / "auth.log"
     live.parent.mkdir()
     live.write_text("")
-    config = _config(
-        tmp_path / "live",
-        f"""
-[detect]
-include_host_addresses = false
-
-[[sources]]
-name = "auth"
-type = "file"
-paths = ["{live}"]
-start_at = "beginning"
-poll_interval = 0.02
-""",
-        batch_lines=7,  # batches split the lines differently from the replay's
-    )
+    # batches split the lines differently from the replay's
+    config = _followed_config(tmp_path / "live", live, batch_lines=7)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     cmd = [sys.executable, "-m", "soc", "--config", str(config), "run"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -448,21 +440,7 @@ def test_a_database_outage_loses_nothing(
     lines = [_failed(s % 60, f"203.0.113.{1 + s // 20}", minute=s // 60) for s in range(200)]
     log = tmp_path / "auth.log"
     log.write_text("\n".join(lines[:100]) + "\n")
-    config = _config(
-        tmp_path,
-        f"""
-[detect]
-include_host_addresses = false
-
-[[sources]]
-name = "auth"
-type = "file"
-paths = ["{log}"]
-start_at = "beginning"
-poll_interval = 0.02
-""",
-        batch_lines=10,
-    )
+    config = _followed_config(tmp_path, log, batch_lines=10)
     settings = load_settings(config, environ={"SOC_STORE__URL": postgres_url})
     store = open_store(settings.store.url)
     engine = Engine(settings, store, SystemClock())
@@ -536,21 +514,7 @@ def test_an_attacker_back_after_a_quiet_gap_is_a_slow_brute_force_that_says_why(
 def test_window_length_changes_on_the_running_engine(tmp_path: Path) -> None:
     log = tmp_path / "auth.log"
     log.write_text("")
-    config = _config(
-        tmp_path,
-        f"""
-[detect]
-include_host_addresses = false
-
-[[sources]]
-name = "auth"
-type = "file"
-paths = ["{log}"]
-start_at = "beginning"
-poll_interval = 0.02
-""",
-        batch_lines=3,
-    )
+    config = _followed_config(tmp_path, log, batch_lines=3)
     settings = load_settings(config, environ={})
     store = open_store(settings.store.url)
     engine = Engine(settings, store, SystemClock())

@@ -27,9 +27,10 @@ UNTRUSTED_CLOSE: Final = "</untrusted-data>"
 def neutralize(value: str, limit: int) -> str:
     """An attacker-written value made inert for a prompt: one line, no markup, bounded.
 
-    Control and format characters become ``\\uXXXX`` escapes, ``<``, ``>``, backquotes
-    and backslashes are escaped, and the result is cut to ``limit`` characters with
-    an ellipsis (so no value can close the untrusted section or start a fence).
+    Control and format characters become ``\\u`` escapes of four hex digits;
+    ``<``, ``>``, backquotes and backslashes are escaped too, and the result is cut
+    to ``limit`` characters with an ellipsis (so no value can close the untrusted
+    section or start a fence).
     """
     out: list[str] = []
     for ch in value:
