@@ -382,12 +382,19 @@ def _summary(engine: Any, store: Any, *, top: int, analysis: Any = None) -> dict
             row["analysis"] = (
                 None
                 if done is None
-                else {"provider": done.provider, "grounded": done.grounded, "reused": done.reused}
+                else {
+                    "provider": done.provider,
+                    "grounded": done.grounded,
+                    "reused": done.reused,
+                    "batch": done.batch_incidents or None,
+                }
             )
     else:
         usage = {
             "calls": 0,
             "model_calls": 0,
+            "batches": 0,
+            "batched_incidents": 0,
             "by_provider": {},
             "cache_hits": 0,
             "tokens_in": 0,

@@ -130,7 +130,12 @@ def test_a_flood_becomes_one_incident_and_quiet_keys_are_dismissed(
     assert (llm["calls"], llm["model_calls"], llm["by_provider"]) == (1, 0, {"offline": 1})
     assert (llm["tokens_in"], llm["tokens_out"], llm["cost_usd"]) == (0, 0, 0.0)
     assert llm["lines_per_call"] == 602.0
-    assert incident["analysis"] == {"provider": "offline", "grounded": True, "reused": False}
+    assert incident["analysis"] == {
+        "provider": "offline",
+        "grounded": True,
+        "reused": False,
+        "batch": None,
+    }
     # windows of 15 s, stored for the charts: 40 for the flooding address, 2 for the
     # quiet one, and 40 for the targeted user "root" (which both addresses tried)
     store = open_store(f"sqlite:///{tmp_path}/r.db")
@@ -246,6 +251,16 @@ def test_every_bundled_sample_replays_into_incidents_of_every_family(
     for incident in summary["incidents"]:
         assert incident["technique"].startswith("T")
         assert incident["first_seen"] <= incident["last_seen"]
+    # every incident analysed; below high severity, many share one report (a batch)
+    incidents = summary["incidents"]
+    assert all(i["analysis"] and i["analysis"]["grounded"] for i in incidents)
+    batched = [i for i in incidents if i["analysis"]["batch"]]
+    assert batched and all(i["severity"] in ("low", "medium") for i in batched)
+    assert all(i["analysis"]["batch"] is None for i in incidents if i["severity"] == "critical")
+    llm = summary["llm"]
+    assert llm["batched_incidents"] == len(batched)
+    assert llm["calls"] == len(incidents) - len(batched) + llm["batches"] < len(incidents)
+    assert sum(not i["analysis"]["reused"] for i in batched) == llm["batches"]
 
 
 def test_replay_exports_every_incident_to_elasticsearch(

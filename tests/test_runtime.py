@@ -29,7 +29,7 @@ def runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime
         None,
         environ={"SOC_STORE__URL": f"sqlite:///{tmp_path}/soc.db"},
     )
-    settings.analyze = AnalyzeConfig(chain=["offline"])
+    settings.analyze = AnalyzeConfig(chain=["offline"], batch_wait_seconds=1.0)
     opened = Runtime(settings)
     try:
         yield opened
@@ -45,10 +45,19 @@ def test_replaying_the_samples_stores_incidents_with_reports(runtime: Runtime) -
     assert status.lines == 3080
     incidents = runtime.store.list_incidents(limit=100)
     assert len(incidents) == 9
+    # a report for each at once; below high severity, the batch's follows
     _wait(lambda: runtime.analysis.pending == 0 and len(runtime.analysis.reports) == 9)
+    batched = 0
     for incident in incidents:
-        (analysis,) = runtime.store.analyses(int(incident.id or 0))
-        assert analysis.grounded
+        analyses = runtime.store.analyses(int(incident.id or 0))
+        assert analyses and all(a.grounded for a in analyses)
+        if incident.severity in ("low", "medium"):
+            assert len(analyses) == 2 and "batch" not in analyses[0].structured
+            assert analyses[1].structured["batch"]["incidents"] >= 2
+            batched += 1
+        else:
+            assert len(analyses) == 1 and "batch" not in analyses[0].structured
+    assert batched >= 2
 
 
 def test_the_threshold_applies_to_the_running_engine_and_persists(runtime: Runtime) -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
 from soc.errors import ConfigError, SocError
+from soc.events import CREDENTIAL_COMPROMISE, SEVERITIES
 
 #: Providers the chain may name, in the order a user would usually try them.
 PROVIDERS: Final = ("gemini", "local", "offline")
@@ -55,6 +56,13 @@ class AnalyzeConfig:
     changed materially (severity rose, it became a compromise) and at most this
     often. Fact sheet bounds: ``max_users`` user names, ``max_value_chars``
     characters of any attacker-written value, ``evidence_lines`` raw lines.
+
+    Batches (the guardrail's second stage): incidents of a severity below
+    ``batch_below_severity`` (credential compromises never) do not get a model
+    call each. They are gathered and reported together, one call per batch of
+    up to ``batch_max_incidents``, written once the first of them has waited
+    ``batch_wait_seconds``; each keeps its own facts-only (offline) report too.
+    ``"low"`` turns batching off: one call per incident.
     """
 
     chain: list[str] = field(default_factory=lambda: ["local", "offline"])
@@ -78,6 +86,9 @@ class AnalyzeConfig:
     max_users: int = 20
     max_value_chars: int = 64
     evidence_lines: int = 5
+    batch_below_severity: str = "high"
+    batch_max_incidents: int = 500
+    batch_wait_seconds: float = 300.0
 
     def __post_init__(self) -> None:
         if not self.chain:
@@ -91,13 +102,24 @@ class AnalyzeConfig:
             raise ConfigError("names a provider twice", where="chain")
         if self.local_n_gpu_layers < -1:
             raise ConfigError("must be -1 (all), 0 (CPU) or a layer count", "local_n_gpu_layers")
-        for name in ("local_n_ctx", "max_output_tokens", "max_users", "max_value_chars"):
+        if self.batch_below_severity not in SEVERITIES:
+            raise ConfigError(
+                f"must be one of {', '.join(SEVERITIES)} (low: no batches)",
+                where="batch_below_severity",
+            )
+        for name in (
+            "local_n_ctx",
+            "max_output_tokens",
+            "max_users",
+            "max_value_chars",
+            "batch_max_incidents",
+        ):
             if getattr(self, name) < 1:
                 raise ConfigError("must be at least 1", where=name)
         for name in ("local_n_threads", "max_retries", "evidence_lines"):
             if getattr(self, name) < 0:
                 raise ConfigError("must not be negative", where=name)
-        for name in ("timeout_seconds", "backoff_seconds"):
+        for name in ("timeout_seconds", "backoff_seconds", "batch_wait_seconds"):
             if not getattr(self, name) > 0:
                 raise ConfigError("must be more than 0", where=name)
         for name in (
@@ -117,6 +139,12 @@ class AnalyzeConfig:
                 or not all(isinstance(p, int | float) and p >= 0 for p in price)
             ):
                 raise ConfigError("must be [input, output] dollars per million tokens", model)
+
+    def batched(self, severity: str, kind: str) -> bool:
+        """True when an incident of this severity and kind is reported in a batch."""
+        return kind != CREDENTIAL_COMPROMISE and SEVERITIES.index(severity) < SEVERITIES.index(
+            self.batch_below_severity
+        )
 
     def price_of(self, model: str) -> tuple[float, float]:
         """Dollars per million tokens (input, output) for ``model``; (0, 0) if unknown."""

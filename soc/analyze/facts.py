@@ -10,13 +10,15 @@ model that section is data to describe, never instructions to follow.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import unicodedata
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from soc.analyze.base import AnalyzeConfig
-from soc.events import TECHNIQUES, Incident, format_timestamp, is_ip_address
+from soc.events import SEVERITIES, TECHNIQUES, Incident, format_timestamp, is_ip_address
 
 #: Marks where attacker-written data starts and ends in the prompt. Values can
 #: never contain these: ``<`` and ``>`` are escaped in every untrusted value.
@@ -109,6 +111,104 @@ def build_fact_sheet(
     return sheet
 
 
+def build_batch_sheet(incidents: Sequence[Incident], config: AnalyzeConfig) -> dict[str, Any]:
+    """Many incidents below the batch severity as one fact sheet (one report for them all).
+
+    Totals, counts per kind and severity, the most active sources and their
+    networks, and the user names and paths tried most often (untrusted, as in
+    :func:`build_fact_sheet`). The batch's severity is its highest incident's: a
+    report about the batch must not rate it above or below what the rules said.
+    """
+    if not incidents:
+        raise ValueError("a batch needs at least one incident")
+    limit = config.max_value_chars
+    first = min(i.first_seen for i in incidents)
+    last = max(i.last_seen for i in incidents)
+    severity = max((i.severity for i in incidents), key=SEVERITIES.index)
+    by_kind: dict[str, dict[str, Any]] = {}
+    per_source: dict[str, list[int]] = {}  # address -> [incidents, failed attempts]
+    users: Counter[str] = Counter()
+    paths: Counter[str] = Counter()
+    for incident in sorted(incidents, key=lambda i: (i.first_seen, i.id or 0)):
+        entry = by_kind.setdefault(
+            incident.kind,
+            {
+                "incidents": 0,
+                "failed_attempts": 0,
+                "mitre_technique": incident.technique,
+                "mitre_technique_name": incident.technique_name
+                or TECHNIQUES.get(incident.kind, ("", ""))[1],
+            },
+        )
+        entry["incidents"] += 1
+        entry["failed_attempts"] += incident.failures
+        for ip in incident.source_ips:
+            if is_ip_address(ip):
+                seen = per_source.setdefault(ip, [0, 0])
+                seen[0] += 1
+                if len(incident.source_ips) == 1:  # a shared campaign's are not one source's
+                    seen[1] += incident.failures
+        users.update(incident.users)
+        found = incident.facts.get("paths")
+        if isinstance(found, list):
+            paths.update(str(p) for p in found)
+    ranked = sorted(per_source.items(), key=lambda kv: (-kv[1][1], -kv[1][0], kv[0]))
+    networks: Counter[str] = Counter(_network(ip) for ip in per_source)
+    sheet: dict[str, Any] = {
+        "batch": {
+            "incidents": len(incidents),
+            "severity": severity,
+            "below_severity": config.batch_below_severity,
+            "first_seen": format_timestamp(first),
+            "last_seen": format_timestamp(last),
+            "duration_seconds": round(max(0.0, last - first)),
+            "incidents_still_active": sum(1 for i in incidents if not i.closed),
+        },
+        "counts": {
+            "failed_attempts": sum(i.failures for i in incidents),
+            "successful_logins": sum(i.successes for i in incidents),
+            "events": sum(i.events for i in incidents),
+            "source_addresses": len(per_source),
+            "networks": len(networks),
+        },
+        "by_kind": dict(sorted(by_kind.items())),
+        "by_severity": {
+            s: n for s in SEVERITIES if (n := sum(1 for i in incidents if i.severity == s))
+        },
+        "most_active_sources": [
+            {"address": ip, "incidents": n, "failed_attempts": f}
+            for ip, (n, f) in ranked[: config.max_users]
+        ],
+        "busiest_networks": [
+            {"network": net, "source_addresses": n}
+            for net, n in sorted(networks.items(), key=lambda kv: (-kv[1], kv[0]))[:10]
+            if n > 1
+        ],
+    }
+    if len(ranked) > config.max_users:
+        sheet["source_addresses_not_listed"] = len(ranked) - config.max_users
+    untrusted: dict[str, Any] = {
+        "most_tried_users": [
+            {"user": neutralize(u, limit), "incidents": n}
+            for u, n in users.most_common(config.max_users)
+        ]
+    }
+    if paths:
+        untrusted["most_probed_paths"] = [
+            {"path": neutralize(p, limit), "incidents": n}
+            for p, n in paths.most_common(config.max_users)
+        ]
+    sheet["untrusted"] = untrusted
+    return sheet
+
+
+def _network(ip: str) -> str:
+    """The /24 (IPv4) or /48 (IPv6) an address belongs to."""
+    address = ipaddress.ip_address(ip)
+    prefix = 24 if address.version == 4 else 48
+    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
+
+
 def _detection_facts(facts: Mapping[str, Any]) -> dict[str, Any]:
     """The detector's figures that a report may cite (numbers and rule names only)."""
     keep = (
@@ -161,6 +261,7 @@ def render_for_prompt(sheet: Mapping[str, Any]) -> str:
 __all__ = [
     "UNTRUSTED_CLOSE",
     "UNTRUSTED_OPEN",
+    "build_batch_sheet",
     "build_fact_sheet",
     "fact_sheet_digest",
     "neutralize",

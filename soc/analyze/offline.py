@@ -12,6 +12,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from soc.analyze.report import MAX_FIELD_CHARS
 from soc.events import (
     BRUTE_FORCE,
     CREDENTIAL_COMPROMISE,
@@ -110,4 +111,67 @@ def offline_reply(sheet: Mapping[str, Any]) -> str:
     return json.dumps(reply, ensure_ascii=False)
 
 
-__all__ = ["offline_reply"]
+def offline_batch_reply(sheet: Mapping[str, Any]) -> str:
+    """The offline analyst's reply for a batch of incidents (see ``build_batch_sheet``)."""
+    batch = sheet.get("batch", {})
+    counts = sheet.get("counts", {})
+    kinds: Mapping[str, Mapping[str, Any]] = sheet.get("by_kind", {})
+    n = int(batch.get("incidents", 0))
+    summary = (
+        f"{n} incidents below {batch.get('below_severity')} severity between "
+        f"{batch.get('first_seen')} and {batch.get('last_seen')}: "
+        f"{counts.get('source_addresses', 0)} source addresses made "
+        f"{counts.get('failed_attempts', 0)} failed attempts."
+    )
+    steps = [
+        f"{entry.get('incidents')} {'was' if entry.get('incidents') == 1 else 'were'} "
+        f"{_WHAT.get(kind, kind)}, with {entry.get('failed_attempts')} failed attempts."
+        for kind, entry in kinds.items()
+    ]
+    top = sheet.get("most_active_sources", [])
+    if top:
+        steps.append(
+            f"The most active source was {top[0].get('address')}, with "
+            f"{top[0].get('failed_attempts')} failed attempts in {top[0].get('incidents')} "
+            f"incident(s)."
+        )
+    networks = sheet.get("busiest_networks", [])
+    if networks:
+        steps.append(
+            f"The busiest network, {networks[0].get('network')}, held "
+            f"{networks[0].get('source_addresses')} of the source addresses."
+        )
+    severity = str(batch.get("severity", "low"))
+    successes = int(counts.get("successful_logins", 0))
+    assessment = (
+        f"Severity {severity}, the highest the rules gave any incident of the batch. "
+        + (
+            f"{successes} logins from these sources succeeded; check them. "
+            if successes
+            else "No login from these sources succeeded. "
+        )
+        + "This is background attack traffic: each source stayed small. "
+        "This report was written from the detector's facts alone, without a model."
+    )
+    reply = {
+        "summary": summary,
+        "what_happened": _within(steps, MAX_FIELD_CHARS["what_happened"]),
+        "assessment": assessment,
+        "severity": severity,
+        "confidence": "medium",
+    }
+    return json.dumps(reply, ensure_ascii=False)
+
+
+def _within(sentences: list[str], limit: int) -> str:
+    """The sentences that fit in ``limit`` characters, in order."""
+    text = ""
+    for sentence in sentences:
+        joined = f"{text} {sentence}" if text else sentence
+        if len(joined) > limit:
+            break
+        text = joined
+    return text
+
+
+__all__ = ["offline_batch_reply", "offline_reply"]

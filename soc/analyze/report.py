@@ -19,6 +19,7 @@ is escaped so that it renders as text: no HTML, no links, no images.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import re
@@ -115,7 +116,7 @@ def validate_reply(text: str, sheet: Mapping[str, Any]) -> Validation:
             result.schema_errors.append(f"{name}: longer than {MAX_FIELD_CHARS[name]} characters")
     if data.get("confidence") not in CONFIDENCES:
         result.schema_errors.append(f"confidence: must be one of {', '.join(CONFIDENCES)}")
-    expected = sheet.get("incident", {}).get("severity")
+    expected = sheet_subject(sheet).get("severity")
     if data.get("severity") not in SEVERITIES:
         result.schema_errors.append(f"severity: must be one of {', '.join(SEVERITIES)}")
     elif data.get("severity") != expected:
@@ -132,6 +133,12 @@ def validate_reply(text: str, sheet: Mapping[str, Any]) -> Validation:
     text_fields = [data["summary"], data["what_happened"], data["assessment"]]
     result.grounding_errors = grounding_errors("\n".join(text_fields), sheet)
     return result
+
+
+def sheet_subject(sheet: Mapping[str, Any]) -> Mapping[str, Any]:
+    """What a fact sheet is about: its ``incident`` block, or its ``batch`` block."""
+    subject = sheet.get("incident") or sheet.get("batch") or {}
+    return subject if isinstance(subject, Mapping) else {}
 
 
 def _strip_fence(text: str) -> str:
@@ -198,6 +205,9 @@ class _Known:
             self.strings.add(text)
             if is_ip_address(text):
                 self.ips.add(str(ipaddress.ip_address(text)))
+            elif "/" in text:  # a network (203.0.113.0/24): its address may be stated
+                with contextlib.suppress(ValueError):
+                    self.ips.add(str(ipaddress.ip_network(text, strict=False).network_address))
             for date in _DATE.finditer(text):
                 self.dates.add(date.group(0))
             for time in _TIME.finditer(text):
@@ -301,6 +311,41 @@ def policy_actions(sheet: Mapping[str, Any]) -> list[str]:
     return actions
 
 
+def batch_policy_actions(sheet: Mapping[str, Any]) -> list[str]:
+    """The recommended actions for a batch of incidents, from its kinds and counts only."""
+    batch = sheet.get("batch", {})
+    kinds = set(sheet.get("by_kind", {}))
+    listed = len(sheet.get("most_active_sources", []))
+    actions = [
+        f"Block the {listed} most active source addresses listed at the firewall (fail2ban "
+        "or ufw) for at least 24 hours; the rest made too few attempts to matter alone."
+    ]
+    if kinds & {BRUTE_FORCE, SLOW_BRUTE_FORCE, PASSWORD_SPRAY, DISTRIBUTED_BRUTE_FORCE}:
+        actions.append(
+            "Disable SSH password authentication (PasswordAuthentication no) or require MFA: "
+            "background password guessing then cannot succeed."
+        )
+    if sheet.get("busiest_networks"):
+        actions.append(
+            "Consider blocking the busiest networks listed as a whole if they never carry "
+            "legitimate traffic to this server."
+        )
+    if WEB_SCAN in kinds:
+        actions.append(
+            "Confirm that none of the probed paths exist or expose files (backups, .env, "
+            "admin panels) on this server."
+        )
+    if WEB_AUTH_BRUTE_FORCE in kinds:
+        actions.append("Rate-limit the protected locations (nginx limit_req).")
+    if PORT_SCAN in kinds:
+        actions.append("Confirm that only intended services listen on the scanned ports.")
+    actions.append(
+        f"No incident of this batch reached {batch.get('below_severity', 'high')} severity; "
+        "any that does gets a report of its own."
+    )
+    return actions
+
+
 # --- the markdown --------------------------------------------------------------------
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|<>~&])")
@@ -367,6 +412,83 @@ def render_markdown(
     return "\n".join(lines) + "\n"
 
 
+def render_batch_markdown(
+    fields: Mapping[str, Any], sheet: Mapping[str, Any], actions: Sequence[str]
+) -> str:
+    """A batch's report with the same fixed sections as an incident's; text escaped."""
+    batch = sheet.get("batch", {})
+    counts = sheet.get("counts", {})
+    untrusted = sheet.get("untrusted", {})
+    kinds: Mapping[str, Mapping[str, Any]] = sheet.get("by_kind", {})
+    lines = [
+        "## Summary",
+        escape_markdown(str(fields["summary"])),
+        "",
+        "## What happened",
+        escape_markdown(str(fields["what_happened"])),
+        "",
+        "## Evidence",
+        f"- {batch.get('incidents', 0)} incidents below {batch.get('below_severity', '?')} "
+        f"severity, from {batch.get('first_seen', '?')} to {batch.get('last_seen', '?')}",
+        f"- Failed attempts: {counts.get('failed_attempts', 0)}; successful logins: "
+        f"{counts.get('successful_logins', 0)}; events: {counts.get('events', 0)}; source "
+        f"addresses: {counts.get('source_addresses', 0)}",
+        *(
+            f"- {escape_markdown(kind)}: {entry.get('incidents', 0)} incidents, "
+            f"{entry.get('failed_attempts', 0)} failed attempts"
+            for kind, entry in kinds.items()
+        ),
+        "- Most active sources: "
+        + (
+            ", ".join(
+                f"`{s.get('address')}` ({s.get('failed_attempts', 0)})"
+                for s in sheet.get("most_active_sources", [])
+            )
+            or "none listed"
+        ),
+    ]
+    networks = sheet.get("busiest_networks", [])
+    if networks:
+        lines.append(
+            "- Busiest networks: "
+            + ", ".join(f"`{n.get('network')}` ({n.get('source_addresses')})" for n in networks)
+        )
+    users = untrusted.get("most_tried_users", [])
+    if users:
+        lines.append(
+            "- User names tried most (attacker-written): "
+            + ", ".join(f"{_code(str(u.get('user', '')))} ({u.get('incidents')})" for u in users)
+        )
+    paths = untrusted.get("most_probed_paths", [])
+    if paths:
+        lines.append(
+            "- Paths probed most (attacker-written): "
+            + ", ".join(f"{_code(str(u.get('path', '')))} ({u.get('incidents')})" for u in paths)
+        )
+    lines += [
+        "",
+        "## Assessment and severity",
+        f"**Severity:** {batch.get('severity', '?')} (the batch's highest) · **Confidence:** "
+        f"{escape_markdown(str(fields['confidence']))}",
+        "",
+        escape_markdown(str(fields["assessment"])),
+        "",
+        "## MITRE ATT&CK",
+        *sorted(
+            {
+                f"- {entry.get('mitre_technique', '')} "
+                f"{escape_markdown(str(entry.get('mitre_technique_name', '')))}"
+                for entry in kinds.values()
+                if entry.get("mitre_technique")
+            }
+        ),
+        "",
+        "## Recommended actions",
+        *(f"{i}. {escape_markdown(a)}" for i, a in enumerate(actions, 1)),
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def _code(value: str) -> str:
     # neutralize() already escaped backquotes, so a value cannot close its span.
     return f"`{value}`" if value else "`(empty)`"
@@ -376,9 +498,12 @@ __all__ = [
     "CONFIDENCES",
     "MODEL_SCHEMA",
     "Validation",
+    "batch_policy_actions",
     "escape_markdown",
     "grounding_errors",
     "policy_actions",
+    "render_batch_markdown",
     "render_markdown",
+    "sheet_subject",
     "validate_reply",
 ]

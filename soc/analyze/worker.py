@@ -55,8 +55,12 @@ class AnalysisWorker:
         self._last: dict[int, _Analysed] = {}
         # With offline_first, a new incident gets the offline report at once and
         # the model's later ("upgrades", one at a time, new incidents first).
+        # A batched incident waits for its batch either way, so it gets one at once too.
         self.offline_first = offline_first and any(n != "offline" for n in analyst.chain)
+        self.offline_first_batched = offline_first
         self._upgrades: dict[int, None] = {}
+        self._batch: dict[int, None] = {}  # incidents waiting for the next batch report
+        self._batch_since: float | None = None  # when the first of them joined (wall clock)
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -64,9 +68,9 @@ class AnalysisWorker:
 
     @property
     def pending(self) -> int:
-        """Incidents waiting for a report."""
+        """Incidents waiting for a report (their own, or their batch's)."""
         with self._lock:
-            return len(self._pending)
+            return len(self._pending) + len(self._batch)
 
     def notify(self, incident_ids: Iterable[int]) -> None:
         """Incidents opened or updated (thread-safe; the engine calls this after a commit)."""
@@ -97,8 +101,15 @@ class AnalysisWorker:
                 keep.append(incident_id)
             elif decision == "keep":
                 self.analyst.usage.cache_hits += 1
+            elif self.analyst.config.batched(incident.severity, incident.kind):
+                if self.offline_first_batched and chain is None and incident_id not in self._last:
+                    self._analyse(incident, ["offline"], provisional=True)
+                    done += 1
+                self._batch.setdefault(incident_id, None)
+                if self._batch_since is None:
+                    self._batch_since = self.clock.now()
             elif self.offline_first and chain is None and incident_id not in self._last:
-                self._analyse(incident, ["offline"])  # a report now, the model's later
+                self._analyse(incident, ["offline"], provisional=True)  # the model's later
                 self._upgrades[incident_id] = None
                 keep.append(incident_id)
                 done += 1
@@ -122,6 +133,55 @@ class AnalysisWorker:
             with self._lock:
                 for incident_id in keep:
                     self._pending.setdefault(incident_id, None)
+        if not self._stop.is_set() or force:
+            done += self._write_batches(force=force, chain=chain)
+        return done
+
+    def _write_batches(self, *, force: bool, chain: Sequence[str] | None) -> int:
+        """Write the batch reports that are due; returns how many incidents got theirs."""
+        size = self.analyst.config.batch_max_incidents
+        waited = self._batch_since is not None and (
+            self.clock.now() - self._batch_since >= self.analyst.config.batch_wait_seconds
+        )
+        if not self._batch or not (force or waited or len(self._batch) >= size):
+            return 0
+        ids = list(self._batch)
+        self._batch.clear()
+        self._batch_since = None
+        members = [
+            i
+            for i in self.store.get_incidents(ids)
+            # one that rose above the batch severity meanwhile got a report of its own
+            if self.analyst.config.batched(i.severity, i.kind)
+        ]
+        if chain == ["offline"] and self.offline_first_batched:
+            # a shutdown: the provisional offline reports stand
+            members = [i for i in members if int(i.id or 0) not in self._last]
+        members.sort(key=lambda i: (i.first_seen, i.id or 0))
+        if not (force or waited):
+            # full batches now; the rest waits for more company
+            full = len(members) - len(members) % size
+            for incident in members[full:]:
+                self._batch[int(incident.id or 0)] = None
+            self._batch_since = self.clock.now() if full < len(members) else None
+            members = members[:full]
+        done = 0
+        for start in range(0, len(members), size):
+            chunk = members[start : start + size]
+            if len(chunk) == 1:  # alone: the same one call buys a report of its own
+                self._analyse(chunk[0], chain)
+                done += 1
+                continue
+            batch = self.analyst.analyze_batch(chunk, chain=chain)
+            now = self.clock.now()
+            for n, incident in enumerate(chunk):
+                incident_id = int(incident.id or 0)
+                evidence = self.store.evidence(incident_id)
+                report = self.analyst.batch_member(batch, incident, evidence, carries_cost=n == 0)
+                store_report(self.store, incident, report, now)
+                self.reports[incident_id] = report
+                self._last[incident_id] = _Analysed(incident.kind, incident.severity, now)
+                done += 1
         return done
 
     def _decide(self, incident: Incident, *, force: bool) -> str:
@@ -152,14 +212,22 @@ class AnalysisWorker:
         self._last[incident_id] = last
         return last
 
-    def _analyse(self, incident: Incident, chain: Sequence[str] | None = None) -> None:
+    def _analyse(
+        self,
+        incident: Incident,
+        chain: Sequence[str] | None = None,
+        *,
+        provisional: bool = False,
+    ) -> None:
+        """Analyse and store; a ``provisional`` report does not hold off re-analysis."""
         incident_id = int(incident.id or 0)
         evidence = self.store.evidence(incident_id)
         report = self.analyst.analyze(incident, evidence, chain=chain)
         now = self.clock.now()
         store_report(self.store, incident, report, now)
         self.reports[incident_id] = report
-        self._last[incident_id] = _Analysed(incident.kind, incident.severity, now)
+        at = float("-inf") if provisional else now
+        self._last[incident_id] = _Analysed(incident.kind, incident.severity, at)
 
     # --- on a thread -----------------------------------------------------------------
     def start(self) -> None:

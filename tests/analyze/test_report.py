@@ -14,10 +14,11 @@ from soc.analyze.analyst import Analyst
 from soc.analyze.facts import (
     UNTRUSTED_CLOSE,
     UNTRUSTED_OPEN,
+    build_batch_sheet,
     build_fact_sheet,
     render_for_prompt,
 )
-from soc.analyze.offline import offline_reply
+from soc.analyze.offline import offline_batch_reply, offline_reply
 from soc.analyze.report import policy_actions, render_markdown, validate_reply
 from soc.clock import SystemClock
 from soc.detect import Detector
@@ -210,3 +211,113 @@ def test_the_same_facts_are_analysed_once() -> None:
     assert analyst.usage.cache_hits == 1
     assert analyst.usage.analyses == 2
     assert analyst.usage.by_provider == {"offline": 2}
+
+
+# --- batches: many small incidents, one report ------------------------------------------
+
+
+def _small_bots(n: int, users: list[str] | None = None) -> list[Incident]:
+    """``n`` low/medium brute-force incidents, one per source, two /24 networks."""
+    return [
+        _incident(
+            users or ["root", f"user{i}"],
+            key=f"198.51.100.{i}" if i % 2 else f"203.0.113.{i}",
+            source_ips=[f"198.51.100.{i}" if i % 2 else f"203.0.113.{i}"],
+            failures=5 + i,
+            events=6 + i,
+            first_seen=T0 + 60 * i,
+            last_seen=T0 + 60 * i + 20,
+            severity="medium" if i % 3 == 0 else "low",
+            id=100 + i,
+        )
+        for i in range(1, 13)
+    ]
+
+
+def test_a_batch_sheet_sums_its_incidents_and_ranks_sources_and_networks() -> None:
+    incidents = _small_bots(12)
+    sheet = build_batch_sheet(incidents, AnalyzeConfig(max_users=5))
+    batch = sheet["batch"]
+    assert batch["incidents"] == 12
+    assert batch["severity"] == "medium"  # the highest of its incidents
+    assert batch["first_seen"] == "2025-11-21T10:01:00.000000Z"
+    assert sheet["counts"]["failed_attempts"] == sum(i.failures for i in incidents)
+    assert sheet["counts"]["source_addresses"] == 12
+    assert sheet["by_severity"] == {"low": 8, "medium": 4}
+    assert sheet["by_kind"][BRUTE_FORCE]["incidents"] == 12
+    top = sheet["most_active_sources"]
+    assert [s["address"] for s in top] == [
+        "203.0.113.12",
+        "198.51.100.11",
+        "203.0.113.10",
+        "198.51.100.9",
+        "203.0.113.8",
+    ]
+    assert top[0]["failed_attempts"] == 17
+    assert sheet["source_addresses_not_listed"] == 7
+    assert sheet["busiest_networks"] == [
+        {"network": "198.51.100.0/24", "source_addresses": 6},
+        {"network": "203.0.113.0/24", "source_addresses": 6},
+    ]
+    assert sheet["untrusted"]["most_tried_users"][0] == {"user": "root", "incidents": 12}
+    with pytest.raises(ValueError):
+        build_batch_sheet([], AnalyzeConfig())
+
+
+def test_the_offline_batch_report_passes_its_own_checks() -> None:
+    sheet = build_batch_sheet(_sample_incidents(), AnalyzeConfig())
+    checked = validate_reply(offline_batch_reply(sheet), sheet)
+    assert checked.ok, checked.errors
+    assert checked.fields["severity"] == sheet["batch"]["severity"]
+
+
+def test_a_batch_reply_is_grounded_against_the_batch_facts() -> None:
+    sheet = build_batch_sheet(_small_bots(12), AnalyzeConfig())
+    grounded = _reply(
+        summary="12 incidents below high severity from 12 source addresses in two networks.",
+        what_happened="The busiest network was 198.51.100.0/24; the most active source, "
+        "203.0.113.12, made 17 failed attempts.",
+        assessment="Background guessing.",
+    )
+    assert validate_reply(grounded, sheet).ok, validate_reply(grounded, sheet).errors
+    invented = _reply(
+        summary="12 incidents; 192.0.2.77 and the network 192.0.2.0/24 led it.",
+        assessment="Background guessing.",
+        what_happened="Guessing.",
+    )
+    errors = validate_reply(invented, sheet).errors
+    assert "IP address 192.0.2.77 is not in the facts" in errors
+    assert "IP address 192.0.2.0 is not in the facts" in errors
+    wrong = validate_reply(_reply(severity="low", what_happened="x", assessment="y"), sheet)
+    assert any("differs from the evidence-based severity" in e for e in wrong.errors)
+
+
+def test_a_hostile_batch_changes_neither_severity_nor_actions_and_renders_as_text() -> None:
+    analyst = Analyst(AnalyzeConfig(chain=["offline"]), {}, SystemClock())
+    neutral = analyst.analyze_batch(_small_bots(12))
+    hostile = analyst.analyze_batch(_small_bots(12, users=HOSTILE))
+    assert hostile.structured["severity"] == neutral.structured["severity"] == "medium"
+    assert hostile.structured["recommended_actions"] == neutral.structured["recommended_actions"]
+    assert hostile.grounded and neutral.grounded
+    html = MarkdownIt("commonmark").render(hostile.markdown)
+    assert "<script" not in html and "<img" not in html
+    assert 'href="http://198.51.100.66' not in html
+    assert html.count("<h2>Recommended actions</h2>") == 1
+    assert analyst.usage.batches == 2 and analyst.usage.batched_incidents == 24
+
+
+def test_a_batch_member_keeps_its_own_facts_and_the_batch_cost_is_counted_once() -> None:
+    analyst = Analyst(AnalyzeConfig(chain=["offline"]), {}, SystemClock())
+    bots = _small_bots(12)
+    batch = analyst.analyze_batch(bots)
+    first = analyst.batch_member(batch, bots[0], [], carries_cost=True)
+    other = analyst.batch_member(batch, bots[5], [], carries_cost=False)
+    assert (first.reused, other.reused) == (False, True)
+    assert first.batch_incidents == other.batch_incidents == 12
+    assert other.structured["severity"] == bots[5].severity  # its own, not the batch's
+    assert other.structured["batch"]["incidents"] == 12
+    assert other.structured["batch"]["severity"] == "medium"
+    html = MarkdownIt("commonmark").render(other.markdown)
+    assert html.count("<h2>Summary</h2>") == 1  # its own report, then the batch's below
+    assert "<h2>Batch report</h2>" in html and "<h3>Summary</h3>" in html
+    assert bots[5].source_ips[0] in other.markdown.split("## Batch report")[0]

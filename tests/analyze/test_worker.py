@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,7 +11,7 @@ import pytest
 from soc.analyze import AnalyzeConfig
 from soc.analyze.analyst import Analyst
 from soc.analyze.worker import AnalysisWorker
-from soc.clock import SystemClock
+from soc.clock import Clock, ManualClock, SystemClock
 from soc.events import BRUTE_FORCE, CREDENTIAL_COMPROMISE, Incident
 from soc.store import SqlStore, open_store
 
@@ -46,9 +47,14 @@ def _save(store: SqlStore, **fields: Any) -> int:
         return tx.upsert_incident(Incident(**values), f"auth:{values['key']}:1")
 
 
-def _worker(store: SqlStore, interval: float) -> AnalysisWorker:
-    config = AnalyzeConfig(chain=["offline"], reanalyze_interval_seconds=interval)
-    return AnalysisWorker(store, Analyst(config, {}, SystemClock()), SystemClock())
+def _worker(
+    store: SqlStore, interval: float, clock: Clock | None = None, **options: Any
+) -> AnalysisWorker:
+    """An offline worker; one report per incident unless ``options`` turn batches on."""
+    settings: dict[str, Any] = {"batch_below_severity": "low", **options}
+    config = AnalyzeConfig(chain=["offline"], reanalyze_interval_seconds=interval, **settings)
+    clock = clock or SystemClock()
+    return AnalysisWorker(store, Analyst(config, {}, clock), clock)
 
 
 def test_updates_reuse_the_report_until_the_incident_changes_materially(
@@ -123,7 +129,9 @@ def test_a_shutdown_drain_writes_offline_reports_without_waiting_for_a_model(
     store: SqlStore,
 ) -> None:
     # the configured chain names Gemini without a key: a drain must not even try it
-    config = AnalyzeConfig(chain=["gemini"], reanalyze_interval_seconds=0)
+    config = AnalyzeConfig(
+        chain=["gemini"], reanalyze_interval_seconds=0, batch_below_severity="low"
+    )
     from soc.analyze.analyst import build_providers
 
     analyst = Analyst(config, build_providers(config, {}), SystemClock())
@@ -144,7 +152,12 @@ def test_offline_first_gives_a_report_at_once_and_the_model_upgrades_it(
     from tests.analyze.fake_gemini import API_KEY, FakeGemini, reply
 
     with FakeGemini() as fake:
-        config = AnalyzeConfig(chain=["gemini"], gemini_base_url=fake.url, backoff_seconds=0.05)
+        config = AnalyzeConfig(
+            chain=["gemini"],
+            gemini_base_url=fake.url,
+            backoff_seconds=0.05,
+            batch_below_severity="low",
+        )
         providers = build_providers(config, {"gemini_api_key": Secret(API_KEY)})
         analyst = Analyst(config, providers, SystemClock())
         worker = AnalysisWorker(store, analyst, SystemClock(), offline_first=True)
@@ -162,3 +175,129 @@ def test_offline_first_gives_a_report_at_once_and_the_model_upgrades_it(
         assert upgraded[-1].fallback_reason and upgraded[-1].fallback_reason.startswith("gemini")
         assert worker.drain(offline_only=True) == 0  # a shutdown keeps the offline report
         assert len(store.analyses(second)) == 1
+
+
+# --- batches: incidents below the batch severity share one report -----------------------
+
+
+def _bots(store: SqlStore, n: int, **fields: Any) -> list[int]:
+    """``n`` small incidents, one per source address."""
+    return [
+        _save(
+            store,
+            key=f"198.51.100.{i}",
+            source_ips=[f"198.51.100.{i}"],
+            failures=5 + i,
+            severity="low" if i % 2 else "medium",
+            **fields,
+        )
+        for i in range(1, n + 1)
+    ]
+
+
+def test_small_incidents_share_one_batch_report_and_severe_ones_get_their_own(
+    store: SqlStore,
+) -> None:
+    clock = ManualClock(T0)
+    worker = _worker(store, 0, clock, batch_below_severity="high", batch_wait_seconds=300)
+    small = _bots(store, 5)
+    severe = _save(store, key="203.0.113.50", failures=1500, severity="high")
+    worker.notify([*small, severe])
+    assert worker.run_pending() == 1  # the severe one at once; the rest wait for company
+    assert worker.pending == 5
+    assert all(store.analyses(i) == [] for i in small)
+    clock.advance(299)
+    assert worker.run_pending() == 0
+    clock.advance(1)
+    assert worker.run_pending() == 5  # the first waited batch_wait_seconds: one report
+    usage = worker.analyst.usage
+    assert (usage.analyses, usage.batches, usage.batched_incidents) == (2, 1, 5)
+    records = [store.analyses(i) for i in small]
+    assert all(len(r) == 1 and r[0].grounded for r in records)
+    assert sum(not r[0].reused for r in records) == 1  # one row carries the batch's cost
+    assert {r[0].structured["batch"]["incidents"] for r in records} == {5}
+    assert [r[0].structured["incident"]["severity"] for r in records] == [
+        "low",
+        "medium",
+        "low",
+        "medium",
+        "low",
+    ]
+    (own,) = store.analyses(severe)
+    assert "batch" not in own.structured
+    assert worker.reports[small[0]].batch_incidents == 5
+
+
+def test_a_full_batch_is_written_at_once_and_the_rest_on_drain(store: SqlStore) -> None:
+    worker = _worker(store, 0, ManualClock(T0), batch_below_severity="high", batch_max_incidents=2)
+    ids = _bots(store, 5)
+    worker.notify(ids)
+    assert worker.run_pending() == 4  # two full batches
+    assert worker.pending == 1
+    assert worker.drain() == 1  # the last on the way out: alone, a report of its own
+    assert worker.pending == 0
+    usage = worker.analyst.usage
+    assert (usage.analyses, usage.batches, usage.batched_incidents) == (3, 2, 4)
+    assert all(len(store.analyses(i)) == 1 for i in ids)
+    assert "batch" not in store.analyses(ids[-1])[0].structured
+
+
+def test_an_incident_that_rises_above_the_batch_severity_gets_its_own_report(
+    store: SqlStore,
+) -> None:
+    worker = _worker(store, 0, ManualClock(T0), batch_below_severity="high")
+    ids = _bots(store, 3)
+    worker.notify(ids)
+    assert worker.run_pending() == 0
+    _save(store, key="198.51.100.1", source_ips=["198.51.100.1"], failures=1500, severity="high")
+    worker.notify([ids[0]])
+    assert worker.run_pending() == 1
+    assert worker.drain() == 2
+    (own,) = store.analyses(ids[0])
+    assert own.structured["incident"]["severity"] == "high" and "batch" not in own.structured
+    assert [store.analyses(i)[0].structured["batch"]["incidents"] for i in ids[1:]] == [2, 2]
+
+
+def test_a_batch_is_one_model_call_after_each_incident_got_its_offline_report(
+    store: SqlStore,
+) -> None:
+    from soc.analyze.analyst import BATCH_SYSTEM_PROMPT, build_providers
+    from soc.config import Secret
+    from tests.analyze.fake_gemini import API_KEY, FakeGemini, reply
+
+    clock = ManualClock(T0)
+    with FakeGemini() as fake:
+        config = AnalyzeConfig(chain=["gemini"], gemini_base_url=fake.url, backoff_seconds=0.05)
+        providers = build_providers(config, {"gemini_api_key": Secret(API_KEY)})
+        worker = AnalysisWorker(store, Analyst(config, providers, clock), clock, offline_first=True)
+        ids = _bots(store, 30)
+        worker.notify(ids)
+        assert worker.run_pending() == 30  # every one gets its offline report at once
+        assert fake.generate_requests() == []
+        fake.plan(
+            reply(
+                json.dumps(
+                    {
+                        "summary": "30 incidents below high severity from 30 source addresses.",
+                        "what_happened": "Password guessing from 198.51.100.0/24; the most "
+                        "active source was 198.51.100.30.",
+                        "assessment": "Background noise; no login succeeded.",
+                        "severity": "medium",
+                        "confidence": "medium",
+                    }
+                )
+            )
+        )
+        clock.advance(config.batch_wait_seconds)
+        assert worker.run_pending() == 30
+        (request,) = fake.generate_requests()
+        assert request.body is not None
+        sent = json.dumps(request.body)
+        assert json.dumps(BATCH_SYSTEM_PROMPT)[1:40] in sent
+        assert "<untrusted-data>" in sent
+    rows = [store.analyses(i) for i in ids]
+    assert all([r.provider for r in row] == ["offline", "gemini"] for row in rows)
+    assert all(row[-1].grounded for row in rows)
+    costly = [row[-1] for row in rows if row[-1].cost_usd > 0]
+    assert len(costly) == 1 and costly[0].tokens_in > 0
+    assert worker.analyst.usage.calls == 1
