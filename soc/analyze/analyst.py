@@ -14,7 +14,7 @@ import logging
 import re
 import threading
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -177,6 +177,18 @@ class Budget:
         if self.cost_today >= cfg.max_cost_usd_per_day:
             return f"${cfg.max_cost_usd_per_day:g} today"
         return None
+
+    def restore(self, spent: Iterable[tuple[float, int, int, float]]) -> None:
+        """Count again what was spent before a restart: ``(at, calls, tokens, cost)`` each."""
+        now = self.clock.now()
+        self._roll(now)
+        for at, calls, tokens, cost in spent:
+            if now - 3600 < at <= now:
+                self._calls.extend([at] * calls)
+            if int(at // 86_400) == self._day:
+                self.tokens_today += tokens
+                self.cost_today += cost
+        self._calls = deque(sorted(self._calls))
 
     def spend(self, calls: int, tokens: int, cost: float) -> None:
         now = self.clock.now()
@@ -382,12 +394,13 @@ class Analyst:
             try:
                 completion = provider.complete(form.system, user, MODEL_SCHEMA)
             except ProviderError as exc:
+                # what the failed call spent still counts (requests, a local model's work)
+                failed = Completion(
+                    "", exc.tokens_in, exc.tokens_out, provider.model, 0.0, exc.attempts
+                )
+                self._spend(failed, spent)
                 return None, f"{exc.reason} ({exc.message})"
-            cost = self._cost(completion)
-            spent.add(completion, cost)
-            self.budget.spend(
-                completion.attempts, completion.tokens_in + completion.tokens_out, cost
-            )
+            self._spend(completion, spent)
             checked = validate_reply(completion.text, sheet)
             if checked.ok:
                 actions = form.actions(sheet)
@@ -447,6 +460,11 @@ class Analyst:
             grounding_errors=list(errors_seen),
             fallback_reason="; ".join(reasons) or None,
         )
+
+    def _spend(self, completion: Completion, spent: _Spent) -> None:
+        cost = self._cost(completion)
+        spent.add(completion, cost)
+        self.budget.spend(completion.attempts, completion.tokens_in + completion.tokens_out, cost)
 
     def _cost(self, completion: Completion) -> float:
         price_in, price_out = self.config.price_of(completion.model)

@@ -164,13 +164,27 @@ class ProviderError(SocError):
     ``reason`` is a short machine-readable cause recorded with the fallback
     (``unavailable``, ``timeout``, ``rate_limited``, ``server_error``,
     ``refused``, ``bad_output``, ``budget``); ``retryable`` says whether the
-    same call may succeed later.
+    same call may succeed later. ``attempts``, ``tokens_in`` and ``tokens_out``:
+    what the failed call still spent (requests sent; tokens a local model
+    evaluated before its deadline), counted against the budget all the same.
     """
 
-    def __init__(self, reason: str, message: str, *, retryable: bool = False) -> None:
+    def __init__(
+        self,
+        reason: str,
+        message: str,
+        *,
+        retryable: bool = False,
+        attempts: int = 0,
+        tokens_in: int = 0,
+        tokens_out: int = 0,
+    ) -> None:
         super().__init__(message, where=reason)
         self.reason = reason
         self.retryable = retryable
+        self.attempts = attempts
+        self.tokens_in = tokens_in
+        self.tokens_out = tokens_out
 
 
 @dataclass(slots=True)

@@ -180,6 +180,7 @@ class GeminiProvider:
                     failure.reason,
                     f"{failure.message} (after {attempts} attempt{'s' if attempts > 1 else ''})",
                     retryable=failure.retryable,
+                    attempts=attempts,
                 ) from None
             _log.info(
                 "gemini: %s on attempt %d, retrying in %.2f s", failure.reason, attempts, wait

@@ -160,12 +160,22 @@ def _llama_class() -> type[llama_cpp.Llama]:
         """Stops prompt evaluation and generation once ``deadline`` (monotonic) has passed."""
 
         deadline: float | None = None
+        #: Tokens evaluated since the call began: the prompt's (one ``eval``, cut in
+        #: slices here), then one per generated token. A timed-out call is billed them.
+        prompt_evaluated = 0
+        generated = 0
 
         def eval(self, tokens: Sequence[int]) -> None:
+            prompt = self.prompt_evaluated == 0 or len(tokens) > 1
             for start in range(0, len(tokens), EVAL_SLICE_TOKENS):
                 if self.deadline is not None and time.monotonic() > self.deadline:
                     raise _Deadline
-                super().eval(tokens[start : start + EVAL_SLICE_TOKENS])
+                piece = tokens[start : start + EVAL_SLICE_TOKENS]
+                super().eval(piece)
+                if prompt:
+                    self.prompt_evaluated += len(piece)
+                else:
+                    self.generated += len(piece)
 
     return DeadlineLlama
 
@@ -324,7 +334,9 @@ class LocalProvider:
                 messages = [{"role": "user", "content": f"{system}\n\n{user}"}]
             timeout = self.config.timeout_seconds
             started = time.monotonic()
-            cast(Any, llama).deadline = started + timeout
+            watched = cast(Any, llama)
+            watched.deadline = started + timeout
+            watched.prompt_evaluated = watched.generated = 0
             try:
                 result = llama.create_chat_completion(
                     messages=cast(Any, messages),
@@ -335,14 +347,18 @@ class LocalProvider:
                 )
             except _Deadline:
                 raise ProviderError(
-                    "timeout", f"{self.model} did not finish within {timeout:g} s"
+                    "timeout",
+                    f"{self.model} did not finish within {timeout:g} s",
+                    attempts=1,
+                    tokens_in=watched.prompt_evaluated,
+                    tokens_out=watched.generated,
                 ) from None
             except Exception as exc:
                 raise ProviderError(
                     "server_error", f"llama.cpp failed on {self.model}: {exc}"
                 ) from exc
             finally:
-                cast(Any, llama).deadline = None
+                watched.deadline = None
             latency = time.monotonic() - started
         response = cast(dict[str, Any], result)
         usage = response.get("usage") or {}

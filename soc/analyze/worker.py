@@ -62,9 +62,19 @@ class AnalysisWorker:
         self._batch: dict[int, None] = {}  # incidents waiting for the next batch report
         self._batch_since: float | None = None  # when the first of them joined (wall clock)
         self._lock = threading.Lock()
+        self._restore_budget()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    def _restore_budget(self) -> None:
+        """The budget counts what this store's analyses spent this hour and today."""
+        now = self.clock.now()
+        since = min(now - 3600, now - now % 86_400)
+        self.analyst.budget.restore(
+            (r.created_at, _model_calls(r), r.tokens_in + r.tokens_out, r.cost_usd)
+            for r in self.store.analyses_that_spent(since)
+        )
 
     @property
     def pending(self) -> int:
@@ -266,6 +276,14 @@ class AnalysisWorker:
         return self.run_pending(force=True, chain=["offline"] if offline_only else None)
 
 
+def _model_calls(record: Any) -> int:
+    """Model calls a stored analysis made (older rows did not say: one, if a model wrote it)."""
+    calls = (record.structured or {}).get("model_calls")
+    if isinstance(calls, int) and not isinstance(calls, bool):
+        return calls
+    return 0 if record.provider == "offline" else 1
+
+
 def store_report(store: Any, incident: Incident, report: Report, now: float) -> int:
     """Store ``report`` as the incident's newest analysis; returns its id.
 
@@ -274,6 +292,7 @@ def store_report(store: Any, incident: Incident, report: Report, now: float) -> 
     """
     structured = {
         **report.structured,
+        "model_calls": report.calls,
         "incident": {
             "kind": incident.kind,
             "severity": incident.severity,

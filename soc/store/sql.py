@@ -1191,11 +1191,31 @@ class SqlStore:
 
     def analyses(self, incident_id: int) -> list[AnalysisRecord]:
         """The incident's analyses, oldest first."""
-        query = (
-            sa.select(analyses)
-            .where(analyses.c.incident_id == incident_id)
-            .order_by(analyses.c.created_at, analyses.c.id)
+        return self._analyses(analyses.c.incident_id == incident_id)
+
+    def analyses_that_spent(self, since: float) -> list[AnalysisRecord]:
+        """Analyses since ``since`` that may have called a model, oldest first.
+
+        Not the reused ones (their cost is another row's), nor the plain offline
+        reports (no provider was tried): what the analyst's budget counts again
+        after a restart.
+        """
+        a = analyses.c
+        return self._analyses(
+            sa.and_(
+                a.created_at >= since,
+                sa.not_(a.reused),
+                sa.or_(
+                    a.provider != "offline",
+                    a.tokens_in + a.tokens_out > 0,
+                    a.cost_usd > 0,
+                    a.fallback_reason.is_not(None),
+                ),
+            )
         )
+
+    def _analyses(self, where: sa.ColumnElement[bool]) -> list[AnalysisRecord]:
+        query = sa.select(analyses).where(where).order_by(analyses.c.created_at, analyses.c.id)
         with self.engine.connect() as conn:
             return [
                 AnalysisRecord(

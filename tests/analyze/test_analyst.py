@@ -124,6 +124,17 @@ def test_server_errors_fall_back_with_the_reason(fake: FakeGemini) -> None:
     assert report.fallback_reason is not None
     assert report.fallback_reason.startswith("gemini: server_error")
     assert len(fake.generate_requests()) == 3
+    assert report.calls == 3  # failed requests are spent too
+
+
+def test_failed_requests_count_against_the_budget(fake: FakeGemini) -> None:
+    fake.plan(*[error(503)] * 3)
+    analyst = _analyst(fake, max_retries=2, max_calls_per_hour=3)
+    first = analyst.analyze(_incident(["root"]), [])
+    second = analyst.analyze(_incident(["admin"]), [])
+    assert first.fallback_reason is not None and "server_error" in first.fallback_reason
+    assert second.fallback_reason == "gemini: budget (3 model calls in the last hour)"
+    assert len(fake.generate_requests()) == 3
 
 
 def test_a_timeout_falls_back(fake: FakeGemini) -> None:

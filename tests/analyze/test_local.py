@@ -235,7 +235,7 @@ def test_chat_format_comes_from_the_metadata(gemma: LocalProvider) -> None:
 
 
 def test_timeout_stops_generation_and_the_model_recovers(models_dir: Path) -> None:
-    config = _config(timeout_seconds=0.01)
+    config = _config(timeout_seconds=0.3)
     provider = LocalProvider(config, models_dir=models_dir)
     try:
         provider.load()
@@ -243,6 +243,9 @@ def test_timeout_stops_generation_and_the_model_recovers(models_dir: Path) -> No
             provider.complete(SYSTEM, USER, SCHEMA)
         assert caught.value.reason == "timeout"
         assert not caught.value.retryable
+        # the work done before the deadline is reported, for the budget
+        assert caught.value.attempts == 1
+        assert caught.value.tokens_in > 0
 
         config.timeout_seconds = 60.0  # the same model, interrupted mid-call, still answers
         completion = provider.complete(SYSTEM, USER, SCHEMA)

@@ -301,3 +301,50 @@ def test_a_batch_is_one_model_call_after_each_incident_got_its_offline_report(
     costly = [row[-1] for row in rows if row[-1].cost_usd > 0]
     assert len(costly) == 1 and costly[0].tokens_in > 0
     assert worker.analyst.usage.calls == 1
+
+
+def test_a_restarted_worker_keeps_counting_what_the_budget_spent(store: SqlStore) -> None:
+    from soc.analyze.analyst import build_providers
+    from soc.config import Secret
+    from tests.analyze.fake_gemini import API_KEY, FakeGemini, reply
+
+    grounded = json.dumps(
+        {
+            "summary": "A brute-force attack from 203.0.113.9 made 20 failed attempts.",
+            "what_happened": "Password guessing against root.",
+            "assessment": "Medium.",
+            "severity": "medium",
+            "confidence": "high",
+        }
+    )
+    with FakeGemini() as fake:
+        config = AnalyzeConfig(
+            chain=["gemini"],
+            gemini_base_url=fake.url,
+            batch_below_severity="low",
+            max_calls_per_hour=1,
+        )
+        secrets = {"gemini_api_key": Secret(API_KEY)}
+
+        def start() -> AnalysisWorker:
+            analyst = Analyst(config, build_providers(config, secrets), SystemClock())
+            return AnalysisWorker(store, analyst, SystemClock())
+
+        fake.plan(reply(grounded))
+        first = start()
+        incident_id = _save(store)
+        first.notify([incident_id])
+        assert first.run_pending() == 1
+        assert first.reports[incident_id].provider == "gemini"
+        second = start()  # a restart within the hour: the call made is still counted
+        assert second.analyst.budget.exceeded() == "1 model calls in the last hour"
+        second.notify([_save(store, key="198.51.100.7")])
+        assert second.run_pending() == 1
+        (report,) = second.reports.values()
+        assert report.provider == "offline"
+        assert report.fallback_reason == "gemini: budget (1 model calls in the last hour)"
+        assert len(fake.generate_requests()) == 1
+        # tokens and dollars per day, too
+        assert second.analyst.budget.tokens_today == first.analyst.budget.tokens_today > 0
+        assert second.analyst.budget.cost_today == pytest.approx(first.analyst.budget.cost_today)
+        assert first.analyst.budget.cost_today > 0
