@@ -3,14 +3,17 @@
 On the generated 1,000,000-line sshd auth.log (cached under ``.bench/``, shared
 with the other benchmarks):
 
-1. ``soc replay FILE --threshold T --analyst offline`` for several thresholds:
-   incidents, reports written (one per incident), lines and events absorbed per
+1. ``soc replay FILE --threshold T --analyst offline`` for several thresholds,
+   with batches (the default: incidents below high severity share one report per
+   batch) and once without (``batch_below_severity = "low"``, one report per
+   incident): incidents, reports written, batches, lines and events absorbed per
    report, and incidents left without a report (must be 0). The offline analyst
    stands in for the model here: one report is one model call when a model is
    configured, so the counts are the model calls a model would get.
 2. The bundled local model (llama.cpp, Gemma 3 270M) writing reports for the most
-   severe incidents of the threshold-5 run: latency per report, tokens, and
-   whether the reply passed validation or fell back to the offline report.
+   severe incidents of the threshold-5 run, and one batch report for its first
+   ``batch_max_incidents`` low and medium incidents: latency, tokens, and whether
+   the reply passed validation or fell back to the offline report.
 
 Run: ``python bench/bench_analyze.py`` (``--help`` for options).
 """
@@ -53,19 +56,30 @@ def main(argv: list[str] | None = None) -> int:
 
     path, _ = sample_file(args.cache, args.lines, args.seed)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    results: dict[str, Any] = {"lines": args.lines, "thresholds": [], "local": {}}
+    results: dict[str, Any] = {"lines": args.lines, "runs": [], "local": {}}
     print(f"Analyst benchmark: {args.lines:,}-line sshd auth.log")
-    print("  threshold  incidents    reports  lines/report  events/report  unanalysed   seconds")
+    print(
+        "  threshold  batches?  incidents    reports    batches  lines/report  events/report"
+        "  unanalysed   seconds"
+    )
+    runs = [(args.thresholds[0], False)] + [(t, True) for t in args.thresholds]
     with tempfile.TemporaryDirectory() as tmp:
-        first_db = ""
-        for threshold in args.thresholds:
-            db = f"sqlite:///{tmp}/t{threshold}.db"
-            first_db = first_db or db
-            out = Path(tmp) / f"t{threshold}.json"
+        batched_db = ""
+        for threshold, batches in runs:
+            name = f"t{threshold}{'b' if batches else ''}"
+            db = f"sqlite:///{tmp}/{name}.db"
+            if batches and not batched_db:
+                batched_db = db
+            config = Path(tmp) / f"{name}.toml"
+            config.write_text(
+                "[analyze]\n" + ("" if batches else 'batch_below_severity = "low"\n'),
+                encoding="utf-8",
+            )
+            out = Path(tmp) / f"{name}.json"
             started = time.perf_counter()
             subprocess.run(
                 [
-                    sys.executable, "-m", "soc", "replay", str(path),
+                    sys.executable, "-m", "soc", "--config", str(config), "replay", str(path),
                     "--timezone", "UTC", "--year", "2025", "--analyst", "offline",
                     "--threshold", str(threshold), "--db", db, "--summary-json", str(out),
                 ],
@@ -76,60 +90,78 @@ def main(argv: list[str] | None = None) -> int:
             seconds = time.perf_counter() - started
             summary = json.loads(out.read_text(encoding="utf-8"))
             incidents = summary["incidents"]
-            reports = summary["llm"]["calls"]
+            llm = summary["llm"]
             unanalysed = sum(1 for i in incidents if not i.get("analysis"))
             row = {
                 "threshold": threshold,
+                "batches_on": batches,
                 "incidents": len(incidents),
-                "reports": reports,
-                "lines_per_report": summary["llm"]["lines_per_call"],
-                "events_per_report": summary["llm"]["events_per_call"],
+                "reports": llm["calls"],
+                "batches": llm["batches"],
+                "batched_incidents": llm["batched_incidents"],
+                "lines_per_report": llm["lines_per_call"],
+                "events_per_report": llm["events_per_call"],
                 "unanalysed": unanalysed,
                 "seconds": round(seconds, 1),
             }
-            results["thresholds"].append(row)
+            results["runs"].append(row)
             print(
-                f"  {threshold:>9}  {len(incidents):>9,}  {reports:>9,}  "
+                f"  {threshold:>9}  {'yes' if batches else 'no':>8}  {len(incidents):>9,}  "
+                f"{row['reports']:>9,}  {row['batches']:>9,}  "
                 f"{row['lines_per_report'] or 0:>12,.0f}  {row['events_per_report'] or 0:>13,.0f}"
                 f"  {unanalysed:>10}  {seconds:>8.1f}"
             )
         if args.local_reports:
-            results["local"] = _local_latency(first_db, args.local_reports)
+            results["local"] = _local_latency(batched_db, args.local_reports)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     return 0
 
 
 def _local_latency(db: str, count: int) -> dict[str, Any]:
+    config = AnalyzeConfig(chain=["local"])
     store = open_store(db)
     try:
-        incidents = store.list_incidents(limit=10_000)
+        incidents = store.list_incidents(limit=100_000)
         incidents.sort(key=lambda i: (-SEVERITIES.index(i.severity), -i.failures))
         picked = [(i, store.evidence(int(i.id or 0))) for i in incidents[:count]]
+        small = [i for i in incidents if config.batched(i.severity, i.kind)]
+        small.sort(key=lambda i: (i.first_seen, i.id or 0))
+        batch = small[: config.batch_max_incidents]
     finally:
         store.close()
-    config = AnalyzeConfig(chain=["local"])
     provider = LocalProvider(config)
     analyst = Analyst(config, {"local": provider}, SystemClock())
     started = time.perf_counter()
     provider.load()
     load_s = time.perf_counter() - started
     rows: list[dict[str, Any]] = []
+
+    def timed(kind: str, severity: str, write: Any) -> None:
+        started = time.perf_counter()
+        report = write()
+        rows.append(
+            {
+                "kind": kind,
+                "severity": severity,
+                "seconds": round(time.perf_counter() - started, 1),
+                "provider": report.provider,
+                "tokens_in": report.tokens_in,
+                "tokens_out": report.tokens_out,
+                "fallback": report.fallback_reason,
+            }
+        )
+
     try:
         for incident, evidence in picked:
-            started = time.perf_counter()
-            report = analyst.analyze(incident, evidence)
-            rows.append(
-                {
-                    "kind": incident.kind,
-                    "severity": incident.severity,
-                    "seconds": round(time.perf_counter() - started, 1),
-                    "provider": report.provider,
-                    "tokens_in": report.tokens_in,
-                    "tokens_out": report.tokens_out,
-                    "fallback": report.fallback_reason,
-                }
+            timed(
+                incident.kind,
+                incident.severity,
+                lambda i=incident, e=evidence: analyst.analyze(i, e),
             )
+        if batch:
+            severity = max((i.severity for i in batch), key=SEVERITIES.index)
+            timed(f"batch of {len(batch)}", severity, lambda: analyst.analyze_batch(batch))
     finally:
         analyst.close()
     print(f"  local model {provider.model}: loaded in {load_s:.1f} s (2-core CPU)")
@@ -140,7 +172,7 @@ def _local_latency(db: str, count: int) -> dict[str, Any]:
             + (f" ({row['fallback']})" if row["fallback"] else "")
         )
     median = statistics.median(float(r["seconds"]) for r in rows) if rows else 0.0
-    print(f"    median {median:.1f} s per incident")
+    print(f"    median {median:.1f} s per report")
     return {"model": provider.model, "load_seconds": round(load_s, 1), "reports": rows}
 
 

@@ -138,6 +138,7 @@ def live_view() -> None:
                     f"Report by {views.md_escape(latest_report.provider)} "
                     f"({views.md_escape(latest_report.model)}) · {grounded} · "
                     f"${latest_report.cost_usd:.4f}"
+                    + views.batch_note(latest_report)
                     + (
                         f" · fell back: {views.md_escape(latest_report.fallback_reason)}"
                         if latest_report.fallback_reason

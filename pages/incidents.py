@@ -106,7 +106,7 @@ with report_tab:
         st.caption(
             f"{views.md_escape(latest.provider)} ({views.md_escape(latest.model)}) · "
             f"{'grounded' if latest.grounded else 'NOT grounded'} · ${latest.cost_usd:.4f} · "
-            f"{views.when(latest.created_at)}"
+            f"{views.when(latest.created_at)}{views.batch_note(latest)}"
         )
         if latest.grounding_errors:
             st.warning(
@@ -132,5 +132,6 @@ with history_tab:
             f"{views.when(record.created_at)} · {views.md_escape(record.provider)} · "
             f"{'grounded' if record.grounded else 'NOT grounded'} · ${record.cost_usd:.4f} · "
             f"{record.tokens_in + record.tokens_out:,} tokens · {record.latency_s:.1f} s"
+            + views.batch_note(record)
             + (" · reused" if record.reused else "")
         )

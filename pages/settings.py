@@ -36,6 +36,7 @@ with analyst_col:
                 {"setting": "provider chain", "value": " → ".join(overview["chain"])},
                 {"setting": "local model", "value": overview["local_model_path"]},
                 {"setting": "Gemini model", "value": overview["gemini_model"]},
+                {"setting": "batch reports", "value": overview["batches"]},
             ]
         ),
         hide_index=True,

@@ -459,6 +459,15 @@ def _print_summary(summary: dict[str, Any], out: TextIO) -> None:
             f"  … and {len(ranked) - INCIDENTS_SHOWN} more, less severe or smaller"
             " (all of them: --summary-json, or --db URL and soc incidents)\n"
         )
+    llm = summary["llm"]
+    if llm["calls"]:
+        by = ", ".join(f"{name} {n}" for name, n in llm["by_provider"].items())
+        out.write(
+            f"\n{_plural(llm['calls'], 'report')} for {_plural(len(incidents), 'incident')} "
+            f"({by}; {llm['batches']} for batches of {llm['batched_incidents']} incidents): "
+            f"{llm['model_calls']} model calls, {llm['lines_per_call']:,.0f} lines per report, "
+            f"${llm['cost_usd']:.4f}\n"
+        )
     if summary["top_failing_addresses"]:
         out.write("\naddresses with the most failed attempts\n")
         for row in summary["top_failing_addresses"]:

@@ -207,6 +207,10 @@ def test_compromise_is_critical_and_replay_lists_incidents_for_a_person(
     assert "critical" in critical[0] and "T1078" in critical[0] and "203.0.113.50" in critical[0]
     assert "\x1b" not in out  # attacker text never reaches the terminal raw
     assert repr(hostile) in out
+    assert (
+        "1 report for 1 incident (offline 1; 0 for batches of 0 incidents): 0 model calls, "
+        "7 lines per report, $0.0000" in out
+    )
 
 
 def test_soc_incidents_lists_what_is_stored(

@@ -365,12 +365,7 @@ def render_markdown(
     untrusted = sheet.get("untrusted", {})
     technique = str(incident.get("mitre_technique", ""))
     lines = [
-        "## Summary",
-        escape_markdown(str(fields["summary"])),
-        "",
-        "## What happened",
-        escape_markdown(str(fields["what_happened"])),
-        "",
+        *_story(fields),
         "## Evidence",
         f"- Kind: {escape_markdown(str(incident.get('kind', '')))}",
         f"- From {incident.get('first_seen', '?')} to {incident.get('last_seen', '?')}",
@@ -406,8 +401,7 @@ def render_markdown(
             else ""
         ),
         "",
-        "## Recommended actions",
-        *(f"{i}. {escape_markdown(a)}" for i, a in enumerate(actions, 1)),
+        *_actions(actions),
     ]
     return "\n".join(lines) + "\n"
 
@@ -421,12 +415,7 @@ def render_batch_markdown(
     untrusted = sheet.get("untrusted", {})
     kinds: Mapping[str, Mapping[str, Any]] = sheet.get("by_kind", {})
     lines = [
-        "## Summary",
-        escape_markdown(str(fields["summary"])),
-        "",
-        "## What happened",
-        escape_markdown(str(fields["what_happened"])),
-        "",
+        *_story(fields),
         "## Evidence",
         f"- {batch.get('incidents', 0)} incidents below {batch.get('below_severity', '?')} "
         f"severity, from {batch.get('first_seen', '?')} to {batch.get('last_seen', '?')}",
@@ -483,10 +472,29 @@ def render_batch_markdown(
             }
         ),
         "",
+        *_actions(actions),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _story(fields: Mapping[str, Any]) -> list[str]:
+    """The first two sections: the summary and what happened, as the writer put them."""
+    return [
+        "## Summary",
+        escape_markdown(str(fields["summary"])),
+        "",
+        "## What happened",
+        escape_markdown(str(fields["what_happened"])),
+        "",
+    ]
+
+
+def _actions(actions: Sequence[str]) -> list[str]:
+    """The last section: the policy's recommended actions, numbered."""
+    return [
         "## Recommended actions",
         *(f"{i}. {escape_markdown(a)}" for i, a in enumerate(actions, 1)),
     ]
-    return "\n".join(lines) + "\n"
 
 
 def _code(value: str) -> str:

@@ -155,7 +155,7 @@ class AnalysisWorker:
         )
         if not self._batch or not (force or waited or len(self._batch) >= size):
             return 0
-        ids = list(self._batch)
+        ids, since = list(self._batch), self._batch_since
         self._batch.clear()
         self._batch_since = None
         members = [
@@ -173,7 +173,7 @@ class AnalysisWorker:
             full = len(members) - len(members) % size
             for incident in members[full:]:
                 self._batch[int(incident.id or 0)] = None
-            self._batch_since = self.clock.now() if full < len(members) else None
+            self._batch_since = since if full < len(members) else None
             members = members[:full]
         done = 0
         for start in range(0, len(members), size):

@@ -49,9 +49,9 @@ from soc.events import (
     WEB_REQUEST,
     Incident,
 )
+from soc.store.sql import AnalysisRecord, window_aggregates, window_kinds
 from soc.store.sql import analyses as analyses_table
 from soc.store.sql import incidents as incidents_table
-from soc.store.sql import window_aggregates, window_kinds
 
 if TYPE_CHECKING:
     from soc.analyze.analyst import Report
@@ -98,6 +98,14 @@ def md_escape(text: object, limit: int = 256) -> str:
     if len(value) > limit:
         value = value[: limit - 1] + "…"
     return _MD_SPECIAL.sub(r"\\\1", value)
+
+
+def batch_note(record: AnalysisRecord) -> str:
+    """`` · batch of N incidents`` for a report shared by a batch (else empty)."""
+    batch = (record.structured or {}).get("batch") if isinstance(record.structured, dict) else None
+    if not isinstance(batch, dict) or not isinstance(batch.get("incidents"), int):
+        return ""
+    return f" · one report for a batch of {batch['incidents']:,} incidents"
 
 
 def plot_text(text: object, limit: int = 48) -> str:
@@ -715,6 +723,13 @@ def settings_overview(settings: Settings) -> dict[str, Any]:
         "chain": [*[n for n in analyze.chain if n != "offline"], "offline"],
         "local_model_path": analyze.local_model_path or "(the bundled Gemma 3 270M)",
         "gemini_model": analyze.gemini_model,
+        "batches": (
+            "off: one report per incident"
+            if analyze.batch_below_severity == "low"
+            else f"below {analyze.batch_below_severity} severity: one report per batch of up "
+            f"to {analyze.batch_max_incidents:,} incidents, written after "
+            f"{analyze.batch_wait_seconds:g} s"
+        ),
         "budget": {
             "max_calls_per_hour": analyze.max_calls_per_hour,
             "max_tokens_per_day": analyze.max_tokens_per_day,
@@ -750,6 +765,7 @@ __all__ = [
     "analysis_totals",
     "attackers_figure",
     "attackers_frame",
+    "batch_note",
     "chart_feed",
     "chart_range",
     "compute_kpis",

@@ -187,4 +187,35 @@ def test_settings_overview_shows_keys_only_as_present(runtime: Runtime) -> None:
     assert overview["secrets"]["gemini_api_key"] == "present"
     assert overview["secrets"]["webhook_token"] == "absent"  # noqa: S105
     assert overview["chain"] == ["offline"]
+    assert overview["batches"].startswith("below high severity: one report per batch of up to")
     assert "AIza-views-secret" not in json.dumps(overview, default=str)
+
+
+def test_a_report_shared_by_a_batch_says_so() -> None:
+    from soc.store.sql import AnalysisRecord
+
+    def record(structured: object) -> AnalysisRecord:
+        return AnalysisRecord(
+            1,
+            1,
+            "local",
+            "gemma",
+            0.0,
+            "## Summary",
+            structured,
+            0,
+            0,
+            0.0,
+            0.0,
+            True,
+            [],
+            None,
+            False,
+        )
+
+    assert views.batch_note(record({"batch": {"incidents": 1234}})) == (
+        " · one report for a batch of 1,234 incidents"
+    )
+    assert views.batch_note(record({"summary": "own report"})) == ""
+    assert views.batch_note(record(None)) == ""
+    assert views.batch_note(record({"batch": {"incidents": "<b>9</b>"}})) == ""
