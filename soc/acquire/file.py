@@ -806,6 +806,12 @@ class FileSource:
                 skipped.append((x.key, _fp_hex(x_head), len(x_head)))
                 x.close()  # a copy of what r still holds (none of it read yet)
                 continue
+            if not x_head and intact and r is not None and at_path == r.key:
+                # Empty while r is still at the name: copytruncate's copy, caught
+                # before any byte was copied. Decided at the next resync (deferred).
+                skipped.append((x.key, _fp_hex(x_head), 0))
+                x.close()
+                continue
             x.last_growth = now
             queue.append(x)
         current: _Reader | None = None

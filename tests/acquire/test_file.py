@@ -833,6 +833,46 @@ def test_copytruncate_of_lines_not_read_yet_reads_the_copy_whole(
     assert [(x.text, x.line_no) for x in lines] == [("g1", 1), ("g2", 2), ("h1", 1)]
 
 
+def test_copytruncate_seen_while_the_copy_is_still_empty_is_read_once(
+    tails: list[Tail], tmp_path: Path
+) -> None:
+    # copytruncate caught between creating the copy and filling it: the empty new
+    # sibling is no new generation (it once was read whole as one: 3 lines twice).
+    log = tmp_path / "app.log"
+    log.write_bytes(b"a1\na2\n")
+    tail = follow(tails, log)
+    assert tail.texts() == ["a1", "a2"]
+    append(log, b"a3\n")
+    copy = tmp_path / "app.log.1"
+    copy.write_bytes(b"")  # the copy exists, nothing copied yet
+    assert tail.poll() == ["a3"]
+    shutil.copyfile(log, copy)  # now filled ...
+    with log.open("r+b") as f:
+        f.truncate(0)  # ... and the original truncated
+    append(log, b"b1\n")
+    assert [(x.text, x.line_no) for x in _poll_lines(tail)] == [("b1", 1)]
+    assert tail.poll(WAIT) == []
+
+
+def test_an_empty_sibling_that_fills_with_other_lines_is_read_at_the_next_rotation(
+    tails: list[Tail], tmp_path: Path
+) -> None:
+    log = tmp_path / "app.log"
+    log.write_bytes(b"a1\n")
+    tail = follow(tails, log)
+    assert tail.texts() == ["a1"]
+    other = tmp_path / "app.log.1"
+    other.write_bytes(b"")  # deferred: it may be a copy being made
+    assert tail.poll() == []
+    append(other, b"x1\n")  # it was not: something else wrote it
+    append(log, b"a2\n")
+    other.rename(tmp_path / "app.log.2")  # then a plain rename rotation
+    log.rename(other)
+    log.write_bytes(b"c1\n")
+    texts = [x.text for x in _poll_lines(tail)] + tail.poll(WAIT)
+    assert sorted(texts) == ["a2", "c1", "x1"]  # each once, none lost
+
+
 def test_logrotate_copy_without_truncate_is_not_read_twice(
     tails: list[Tail], tmp_path: Path
 ) -> None:
