@@ -170,6 +170,7 @@ class GeminiProvider:
                 raise ProviderError(
                     "bad_output",
                     f"unreadable answer from the Gemini API ({type(exc).__name__})",
+                    attempts=attempts,
                 ) from None
             else:
                 return self._completion(response, started, attempts)
@@ -243,28 +244,38 @@ class GeminiProvider:
     def _completion(
         self, response: types.GenerateContentResponse, started: float, attempts: int
     ) -> Completion:
-        """The completion in ``response``, or ``bad_output`` when it holds no usable text."""
-        if not response.candidates:
-            feedback = response.prompt_feedback
-            block = feedback.block_reason if feedback is not None else None
-            if block is not None:
-                detail = f"the prompt was blocked ({_enum_name(block)})"
-            else:
-                detail = "the answer has no candidates"
-            raise ProviderError("bad_output", f"Gemini: {detail}")
-        finish = _enum_name(response.candidates[0].finish_reason)
-        if finish in _BLOCKED_FINISH:
-            raise ProviderError("bad_output", f"Gemini: the answer was withheld ({finish})")
-        text = response.text
-        if not text or not text.strip():
-            raise ProviderError(
-                "bad_output", f"Gemini: the answer has no text (finish reason {finish or '-'})"
-            )
+        """The completion in ``response``, or ``bad_output`` when it holds no usable text.
+
+        A ``bad_output`` carries the attempts and tokens spent: a withheld answer
+        is still billed.
+        """
         usage = response.usage_metadata
         tokens_in = tokens_out = 0
         if usage is not None:
             tokens_in = usage.prompt_token_count or 0
             tokens_out = (usage.candidates_token_count or 0) + (usage.thoughts_token_count or 0)
+
+        def bad(detail: str) -> ProviderError:
+            return ProviderError(
+                "bad_output",
+                f"Gemini: {detail}",
+                attempts=attempts,
+                tokens_in=tokens_in,
+                tokens_out=tokens_out,
+            )
+
+        if not response.candidates:
+            feedback = response.prompt_feedback
+            block = feedback.block_reason if feedback is not None else None
+            if block is not None:
+                raise bad(f"the prompt was blocked ({_enum_name(block)})")
+            raise bad("the answer has no candidates")
+        finish = _enum_name(response.candidates[0].finish_reason)
+        if finish in _BLOCKED_FINISH:
+            raise bad(f"the answer was withheld ({finish})")
+        text = response.text
+        if not text or not text.strip():
+            raise bad(f"the answer has no text (finish reason {finish or '-'})")
         return Completion(
             text=text,
             tokens_in=tokens_in,

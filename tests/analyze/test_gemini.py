@@ -215,7 +215,7 @@ def test_repeated_500s_are_a_server_error_after_one_plus_max_retries(
     assert err.retryable
     assert "500 INTERNAL" in str(err)
     # exactly ours: the SDK's own retries are off
-    assert len(fake.generate_requests()) == 1 + max_retries
+    assert len(fake.generate_requests()) == 1 + max_retries == err.attempts
     assert fake.pending == 5 - (1 + max_retries)
 
 
@@ -356,6 +356,7 @@ def test_answers_without_usable_text_are_bad_output(
     assert err.reason == "bad_output"
     assert expected in str(err)
     assert len(fake.generate_requests()) == 1  # the analyst decides whether to ask again
+    assert err.attempts == 1  # a request sent is spent, for the budget
 
 
 def test_close_releases_the_client_and_a_later_call_reopens_it(fake: FakeGemini) -> None:
@@ -367,3 +368,15 @@ def test_close_releases_the_client_and_a_later_call_reopens_it(fake: FakeGemini)
     assert provider.complete(SYSTEM, USER, SCHEMA).attempts == 1
     provider.close()
     assert len(fake.generate_requests()) == 2
+
+
+def test_a_withheld_answer_reports_the_tokens_it_was_billed(fake: FakeGemini) -> None:
+    fake.plan(
+        Planned(
+            status=200,
+            body={"usageMetadata": {"promptTokenCount": 812, "candidatesTokenCount": 5}},
+        )
+    )
+    with gemini(fake) as provider:
+        err = failure(provider)
+    assert (err.reason, err.attempts, err.tokens_in, err.tokens_out) == ("bad_output", 1, 812, 5)
