@@ -61,6 +61,7 @@ class AnalysisWorker:
         self._upgrades: dict[int, None] = {}
         self._batch: dict[int, None] = {}  # incidents waiting for the next batch report
         self._batch_since: float | None = None  # when the first of them joined (wall clock)
+        self._in_flight = 0  # taken off the queues by the pass that is running
         self._lock = threading.Lock()
         self._restore_budget()
         self._wake = threading.Event()
@@ -78,9 +79,9 @@ class AnalysisWorker:
 
     @property
     def pending(self) -> int:
-        """Incidents waiting for a report (their own, or their batch's)."""
+        """Incidents waiting for a report (their own, or their batch's), or being analysed."""
         with self._lock:
-            return len(self._pending) + len(self._batch)
+            return len(self._pending) + len(self._batch) + self._in_flight
 
     def notify(self, incident_ids: Iterable[int]) -> None:
         """Incidents opened or updated (thread-safe; the engine calls this after a commit)."""
@@ -97,6 +98,7 @@ class AnalysisWorker:
             pending = [i for i in self._pending if i not in self._upgrades]
             upgrades = [i for i in self._pending if i in self._upgrades]
             self._pending.clear()
+            self._in_flight = len(pending) + len(upgrades)
         done = 0
         keep: list[int] = []
         for incident_id in pending:
@@ -139,10 +141,10 @@ class AnalysisWorker:
                 self._upgrades.pop(incident_id, None)
                 self._analyse(incident, chain)
                 done += 1
-        if keep:
-            with self._lock:
-                for incident_id in keep:
-                    self._pending.setdefault(incident_id, None)
+        with self._lock:
+            for incident_id in keep:
+                self._pending.setdefault(incident_id, None)
+            self._in_flight = 0
         if not self._stop.is_set() or force:
             done += self._write_batches(force=force, chain=chain)
         return done
@@ -155,9 +157,23 @@ class AnalysisWorker:
         )
         if not self._batch or not (force or waited or len(self._batch) >= size):
             return 0
-        ids, since = list(self._batch), self._batch_since
-        self._batch.clear()
-        self._batch_since = None
+        with self._lock:
+            ids, since = list(self._batch), self._batch_since
+            self._batch.clear()
+            self._batch_since = None
+            self._in_flight = len(ids)
+        try:
+            return self._write(ids, since, force=force or waited, chain=chain)
+        finally:
+            with self._lock:
+                self._in_flight = 0
+
+    def _write(
+        self, ids: list[int], since: float | None, *, force: bool, chain: Sequence[str] | None
+    ) -> int:
+        """Batch reports for ``ids``: all of them with ``force``, else full batches only
+        (the rest go back to the open batch, which keeps its ``since``)."""
+        size = self.analyst.config.batch_max_incidents
         members = [
             i
             for i in self.store.get_incidents(ids)
@@ -168,7 +184,7 @@ class AnalysisWorker:
             # a shutdown: the provisional offline reports stand
             members = [i for i in members if int(i.id or 0) not in self._last]
         members.sort(key=lambda i: (i.first_seen, i.id or 0))
-        if not (force or waited):
+        if not force:
             # full batches now; the rest waits for more company
             full = len(members) - len(members) % size
             for incident in members[full:]:
