@@ -52,7 +52,7 @@ with replay_col:
         )
         if upload is not None and st.button("Replay the upload", type="primary", key="rp_go"):
             path = views.save_upload(upload.getvalue())
-            runtime.replay([path], speed=speed)
+            runtime.replay([path], speed=speed, owned=True)
             st.success(f"Replaying {upload.size:,} bytes.")
     st.caption(
         "A replay replaces what runs; incidents and aggregates already stored stay. "

@@ -118,3 +118,25 @@ def test_a_restarted_app_does_not_count_the_samples_twice(runtime: Runtime, tmp_
         assert again.store.count_incidents() == incidents  # updated, not duplicated
     finally:
         again.close()
+
+
+def test_an_uploaded_log_is_deleted_once_no_run_reads_it(runtime: Runtime, tmp_path: Path) -> None:
+    from soc.app.views import save_upload
+
+    data = (ROOT / "data" / "samples" / "auth.log").read_bytes()[:20_000]
+    first = save_upload(data, base_dir=tmp_path)
+    runtime.replay([first], owned=True)
+    _wait(lambda: runtime.status().finished)
+    assert first.exists()  # the run that read it is the latest: kept
+    second = save_upload(data, base_dir=tmp_path)
+    runtime.replay([second], owned=True)
+    assert not first.parent.exists() and second.exists()
+    _wait(lambda: runtime.status().finished)
+    kept = tmp_path / "mine.log"  # not owned: never deleted
+    kept.write_bytes(data)
+    runtime.replay([kept])
+    assert not second.parent.exists() and kept.exists()
+    third = save_upload(data, base_dir=tmp_path)
+    runtime.replay([third], owned=True)
+    runtime.close()
+    assert not third.parent.exists() and kept.exists()

@@ -11,6 +11,7 @@ thread.
 from __future__ import annotations
 
 import logging
+import shutil
 import threading
 import time
 from collections import deque
@@ -100,6 +101,7 @@ class Runtime:
         #: Helpers the UI attaches (the chart feed): each is invalidated when what
         #: runs changes, and closed with the runtime.
         self.extras: dict[str, Any] = {}
+        self._owned: set[Path] = set()  # upload directories to delete once unread
 
     # --- what runs ---------------------------------------------------------------------
     def replay(
@@ -109,12 +111,18 @@ class Runtime:
         speed: float = 0.0,
         name: str = "replay",
         resume: bool = False,
+        owned: bool = False,
     ) -> None:
         """Replace what runs by a replay of ``paths`` at ``speed`` (0: as fast as possible).
 
         ``resume``: continue from the stored checkpoint of the source ``name`` (a
         file set replayed before is not counted twice); otherwise start over.
+        ``owned``: the files are private copies (uploads, each alone in its own
+        directory) that the runtime deletes, directory and all, once no run reads
+        them any more (the next replay, or :meth:`close`).
         """
+        if owned:
+            self._owned.update(Path(p).parent for p in paths)
         options = build_dataclass(
             ReplaySourceConfig,
             {"paths": [str(p) for p in paths], "speed": float(speed)},
@@ -152,6 +160,7 @@ class Runtime:
     ) -> None:
         with self._lock:
             self.stop_engine()
+            self._delete_owned(keep=settings)
             engine = Engine(
                 settings,
                 self.store,
@@ -178,6 +187,15 @@ class Runtime:
             invalidate = getattr(extra, "invalidate", None)
             if invalidate is not None:
                 invalidate()  # what runs changed: derived views start again
+
+    def _delete_owned(self, keep: Settings | None = None) -> None:
+        """Delete the owned upload directories that ``keep``'s sources do not read."""
+        reading: set[Path] = set()
+        for spec in keep.sources if keep is not None else ():
+            reading.update(Path(p).parent for p in getattr(spec.options, "paths", ()))
+        for directory in sorted(self._owned - reading):
+            shutil.rmtree(directory, ignore_errors=True)
+            self._owned.discard(directory)
 
     def _loop(self, engine: Engine, stop: threading.Event) -> None:
         idle = self.settings.engine.idle_sleep
@@ -284,6 +302,7 @@ class Runtime:
             if close is not None:
                 close()
         self.stop_engine()
+        self._delete_owned()
         self.analysis.drain(offline_only=True)
         self.analysis.analyst.close()
         self.exports.close()
