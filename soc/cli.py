@@ -288,7 +288,8 @@ def _analysing(
 
     providers = build_providers(settings.analyze, settings.secrets)
     analyst = Analyst(settings.analyze, providers, clock)
-    worker = AnalysisWorker(store, analyst, clock)
+    # Live (background), a new incident gets its offline report at once, as in the app.
+    worker = AnalysisWorker(store, analyst, clock, offline_first=background)
     if background:
         worker.start()
     try:

@@ -378,6 +378,10 @@ def test_replay_equals_live(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
             assert proc.poll() is None, proc.communicate()
             assert time.monotonic() < deadline, "soc run did not ingest the file"
             time.sleep(0.05)
+        # live, every incident has a report within seconds (a batch's comes later)
+        while not all(store.analyses(int(i.id or 0)) for i in store.list_incidents(limit=1000)):
+            assert time.monotonic() < deadline, "soc run left incidents without a report"
+            time.sleep(0.05)
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=60)
     finally:
@@ -390,6 +394,12 @@ def test_replay_equals_live(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     stored = json.loads(capsys.readouterr().out)["incidents"]
     assert _incident_facts(stored) == _incident_facts(replayed)
     assert all(i["closed"] for i in stored)
+    # and every incident left with a report, whatever its batch was doing at SIGTERM
+    store = open_store(f"sqlite:///{tmp_path}/live/soc.db")
+    try:
+        assert all(store.analyses(int(i["id"])) for i in stored)
+    finally:
+        store.close()
 
 
 def test_an_elasticsearch_outage_loses_no_alert(
