@@ -37,13 +37,13 @@ import json
 import math
 import re
 import socket
-import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.fake_http import FakeService, TrackingHandler
 
 API_KEY = "AIzaSyFAKE-test-key-0123456789abcdefghij"
 DEFAULT_TEXT = '{"severity": "high", "summary": "fake analyst reply"}'
@@ -218,16 +218,7 @@ class Recorded:
         return "".join(_texts(c) for c in contents) if isinstance(contents, list) else ""
 
 
-class QuietHTTPServer(ThreadingHTTPServer):
-    """A threaded HTTP server that stays quiet when a client hangs up (timeouts do)."""
-
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        return
-
-
-class FakeGemini:
+class FakeGemini(FakeService):
     """A threaded fake Gemini API on 127.0.0.1; use as a context manager.
 
     ``api_key``: the only key accepted. ``models``: model ids served (None: any).
@@ -240,61 +231,16 @@ class FakeGemini:
         models: set[str] | None = None,
         default_text: str = DEFAULT_TEXT,
     ) -> None:
+        super().__init__()
         self.api_key = api_key
         self.models = models
         self.default_text = default_text
-        self.lock = threading.Lock()
         self.requests: list[Recorded] = []
         self._planned: deque[Planned] = deque()
         self._responses = 0
-        self._stopping = threading.Event()
-        self._server: QuietHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-        self._connections: set[socket.socket] = set()
 
-    # --- lifecycle -----------------------------------------------------------------
-
-    def start(self) -> FakeGemini:
-        fake = self
-
-        class Handler(_Handler):
-            server_fake = fake
-
-        self._stopping.clear()
-        self._server = QuietHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop listening, wake delayed answers and cut open connections."""
-        if self._server is None:
-            return
-        self._stopping.set()
-        self._server.shutdown()
-        self._server.server_close()
-        with self.lock:
-            connections = list(self._connections)
-            self._connections.clear()
-        for conn in connections:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = None
-
-    def __enter__(self) -> FakeGemini:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "not started"
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+    def handler(self) -> type[TrackingHandler]:
+        return _Handler
 
     # --- scripting and inspection --------------------------------------------------
 
@@ -362,7 +308,7 @@ class FakeGemini:
             self._responses += 1
             response_id = f"fake-{self._responses:06d}"
         if planned.delay > 0:
-            self._stopping.wait(planned.delay)
+            self.stopping.wait(planned.delay)
         if planned.status == 200 and planned.body is None:
             planned = Planned(
                 status=200,
@@ -411,23 +357,8 @@ class FakeGemini:
         }
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(TrackingHandler):
     server_fake: FakeGemini
-
-    def setup(self) -> None:
-        super().setup()
-        with self.server_fake.lock:
-            self.server_fake._connections.add(self.connection)
-
-    def finish(self) -> None:
-        with self.server_fake.lock:
-            self.server_fake._connections.discard(self.connection)
-        with contextlib.suppress(OSError):
-            super().finish()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return  # quiet: pytest shows the test's own output
 
     def _serve(self) -> None:
         split = urlsplit(self.path)

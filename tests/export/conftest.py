@@ -14,7 +14,8 @@ import pytest
 
 from soc.events import BRUTE_FORCE, Incident
 from soc.store import SqlStore, open_store
-from tests.export.fake_es import FakeElasticsearch, QuietHTTPServer
+from tests.export.fake_es import FakeElasticsearch
+from tests.fake_http import QuietHTTPServer
 
 T0 = 1_763_719_200.0  # 2025-11-21 10:00:00 UTC
 API_KEY = "VnVhQ2ZHY0JDZGJrUW0tZTVhT3g6dWkybHAyYXhUTm1zeWFrdzl0dk5udw=="

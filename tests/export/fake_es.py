@@ -29,13 +29,13 @@ import contextlib
 import fnmatch
 import json
 import socket
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from tests.fake_http import FakeService, TrackingHandler
 
 ES_VERSION = "9.1.0"
 COMPAT_JSON = "application/vnd.elasticsearch+json;compatible-with=9"
@@ -71,26 +71,13 @@ class Recorded:
     body: bytes
 
 
-class QuietHTTPServer(ThreadingHTTPServer):
-    """A threaded HTTP server that does not print tracebacks when a client hangs up.
-
-    Tests cut connections on purpose (timeouts, outages); the default handler would
-    print a broken-pipe traceback to stderr for each.
-    """
-
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        return
-
-
-class FakeElasticsearch:
+class FakeElasticsearch(FakeService):
     """A threaded fake Elasticsearch on 127.0.0.1; use as a context manager."""
 
     def __init__(self, *, api_key: str | None = None, product_header: bool = True) -> None:
+        super().__init__()
         self.api_key = api_key
         self.product_header = product_header
-        self.lock = threading.Lock()
         self.indices: dict[str, Index] = {}
         self.templates: dict[str, dict[str, Any]] = {}
         self.requests: list[Recorded] = []
@@ -100,62 +87,9 @@ class FakeElasticsearch:
         self.template_status: int | None = None
         self.bulk_items_applied = 0
         self._seq = 0
-        self._port = 0
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-        self._connections: set[socket.socket] = set()
 
-    # --- lifecycle -----------------------------------------------------------------
-
-    def start(self) -> FakeElasticsearch:
-        """Listen (again, on the same port after a ``stop()``)."""
-        fake = self
-
-        class Handler(_Handler):
-            server_fake = fake
-
-        deadline = time.monotonic() + 5
-        while True:
-            try:
-                server = QuietHTTPServer(("127.0.0.1", self._port), Handler)
-                break
-            except OSError:
-                if self._port == 0 or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        self._server = server
-        self._port = server.server_address[1]
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop listening and cut open keep-alive connections: clients get refused."""
-        if self._server is None:
-            return
-        self._server.shutdown()
-        self._server.server_close()
-        with self.lock:
-            connections = list(self._connections)
-            self._connections.clear()
-        for conn in connections:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-        self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> FakeElasticsearch:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._port}"
+    def handler(self) -> type[TrackingHandler]:
+        return _Handler
 
     # --- inspection ----------------------------------------------------------------
 
@@ -434,22 +368,8 @@ class FakeElasticsearch:
         }
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(TrackingHandler):
     server_fake: FakeElasticsearch
-
-    def setup(self) -> None:
-        super().setup()
-        with self.server_fake.lock:
-            self.server_fake._connections.add(self.connection)
-
-    def finish(self) -> None:
-        with self.server_fake.lock:
-            self.server_fake._connections.discard(self.connection)
-        super().finish()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return  # quiet: pytest shows the test's own output
 
     def _serve(self) -> None:
         split = urlsplit(self.path)
