@@ -35,7 +35,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench.common import sample_file  # noqa: E402
+from bench.common import add_sample_arguments, sample_file  # noqa: E402
 from soc.analyze import AnalyzeConfig  # noqa: E402
 from soc.analyze.analyst import Analyst  # noqa: E402
 from soc.analyze.local import LocalProvider  # noqa: E402
@@ -46,9 +46,7 @@ from soc.store import open_store  # noqa: E402
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
-    p.add_argument("--lines", type=int, default=1_000_000, help="lines in the test file")
-    p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--cache", type=Path, default=REPO / ".bench", help="where the file is kept")
+    add_sample_arguments(p)
     p.add_argument("--thresholds", type=int, nargs="+", default=[5, 10, 20, 50])
     p.add_argument("--local-reports", type=int, default=3, help="reports by the local model")
     p.add_argument("--json", type=Path, help="also write the results as JSON here")

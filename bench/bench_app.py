@@ -59,7 +59,7 @@ from streamlit import config as st_config  # noqa: E402
 from streamlit import logger as st_logger  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from bench.common import generator_hash, sample_file  # noqa: E402
+from bench.common import add_sample_arguments, generator_hash, sample_file  # noqa: E402
 from soc.analyze import AnalyzeConfig  # noqa: E402
 from soc.analyze.analyst import Analyst  # noqa: E402
 from soc.analyze.worker import store_report  # noqa: E402
@@ -95,9 +95,7 @@ T = TypeVar("T")
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
-    p.add_argument("--lines", type=int, default=1_000_000, help="lines in the test file")
-    p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--cache", type=Path, default=REPO / ".bench", help="where files are kept")
+    add_sample_arguments(p)
     p.add_argument("--incidents", type=int, default=10_000, help="incidents in the store")
     p.add_argument("--runs", type=int, default=5, help="script runs per page after the first")
     p.add_argument("--refreshes", type=int, default=20, help="live refreshes timed")

@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench.common import sample_file  # noqa: E402
+from bench.common import add_sample_arguments, sample_file  # noqa: E402
 from soc.detect import DetectConfig, Detector  # noqa: E402
 from soc.events import AUTH_FAILURE, FAILURE, Event, Incident  # noqa: E402
 from soc.parse import iter_parse_file  # noqa: E402
@@ -48,10 +48,8 @@ PARSE = {"timezone": "UTC", "year": 2025}
 def main(argv: list[str] | None = None) -> int:
     """Time windowing and detection over the benchmark log and print the figures."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--lines", type=int, default=1_000_000)
-    p.add_argument("--seed", type=int, default=7)
+    add_sample_arguments(p)
     p.add_argument("--batch", type=int, default=20_000, help="events per batch (engine size)")
-    p.add_argument("--cache", type=Path, default=REPO / ".bench", help="where the log is kept")
     p.add_argument("--json", type=Path, help="also write the figures here")
     args = p.parse_args(argv)
 

@@ -32,14 +32,12 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench.common import sample_file  # noqa: E402
+from bench.common import add_sample_arguments, sample_file  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
-    p.add_argument("--lines", type=int, default=1_000_000, help="lines in the test file")
-    p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--cache", type=Path, default=REPO / ".bench", help="where the file is kept")
+    add_sample_arguments(p)
     p.add_argument("--cpu", type=int, default=0, help="the core to pin to (-1: do not pin)")
     p.add_argument("--db", help="store URL (default: a fresh SQLite file)")
     p.add_argument("--json", type=Path, help="also write the results as JSON here")

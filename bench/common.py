@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import tempfile
 import time
 from pathlib import Path
 
 from soc.samples import write_samples
+
+#: Where the generated files are kept (git-ignored).
+CACHE = Path(__file__).resolve().parent.parent / ".bench"
+
+
+def add_sample_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--lines``, ``--seed`` and ``--cache``: which generated log, and where it is kept."""
+    parser.add_argument("--lines", type=int, default=1_000_000, help="lines in the test file")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--cache", type=Path, default=CACHE, help="where the file is kept")
 
 
 def generator_hash() -> str:
