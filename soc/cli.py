@@ -391,17 +391,9 @@ def _summary(engine: Any, store: Any, *, top: int, analysis: Any = None) -> dict
                 }
             )
     else:
-        usage = {
-            "calls": 0,
-            "model_calls": 0,
-            "batches": 0,
-            "batched_incidents": 0,
-            "by_provider": {},
-            "cache_hits": 0,
-            "tokens_in": 0,
-            "tokens_out": 0,
-            "cost_usd": 0.0,
-        }
+        from soc.analyze.analyst import Usage
+
+        usage = Usage().as_dict()  # detection only: nothing analysed
     calls = usage["calls"]
     usage["lines_per_call"] = round(stats.lines / calls, 1) if calls else None
     usage["events_per_call"] = round(stats.events / calls, 1) if calls else None

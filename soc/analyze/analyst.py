@@ -15,7 +15,7 @@ import re
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from soc.analyze.base import AnalyzeConfig, Completion, Provider, ProviderError
@@ -264,13 +264,7 @@ class Analyst:
         Give each incident its share with :meth:`batch_member`.
         """
         sheet = build_batch_sheet(incidents, self.config)
-        report = self._report(sheet, _BATCH, chain, use_cache)
-        report.batch_incidents = len(incidents)
-        if not report.reused:
-            with self._lock:
-                self.usage.batches += 1
-                self.usage.batched_incidents += len(incidents)
-        return report
+        return self._report(sheet, _BATCH, chain, use_cache, batch_incidents=len(incidents))
 
     def batch_member(
         self, batch: Report, incident: Incident, evidence: Sequence[str], *, carries_cost: bool
@@ -290,10 +284,9 @@ class Analyst:
             + ("." if batch.grounded else ": that report did NOT pass the grounding check.")
         )
         batch_md = re.sub(r"(?m)^## ", "### ", batch.markdown)  # its headings, one level down
-        cost = carries_cost and not batch.reused
-        return Report(
-            provider=batch.provider,
-            model=batch.model,
+        # provider, model, spend, fallback and batch size are the batch's (spend: once)
+        return replace(
+            batch if carries_cost else _reused(batch),
             markdown=f"{own.markdown}\n## Batch report\n{headline}\n\n{batch_md}",
             structured={
                 **own.structured,
@@ -308,15 +301,7 @@ class Analyst:
                 },
             },
             grounded=own.grounded and batch.grounded,
-            tokens_in=batch.tokens_in if cost else 0,
-            tokens_out=batch.tokens_out if cost else 0,
-            cost_usd=batch.cost_usd if cost else 0.0,
-            latency_s=batch.latency_s if cost else 0.0,
-            calls=batch.calls if cost else 0,
             grounding_errors=list(batch.grounding_errors),
-            fallback_reason=batch.fallback_reason,
-            reused=not cost,
-            batch_incidents=batch.batch_incidents,
         )
 
     def _report(
@@ -325,6 +310,7 @@ class Analyst:
         form: _Form,
         chain: Sequence[str] | None,
         use_cache: bool,
+        batch_incidents: int = 0,
     ) -> Report:
         digest = fact_sheet_digest(sheet)
         names = list(chain) if chain else self.chain
@@ -336,6 +322,7 @@ class Analyst:
                 return _reused(cached)
             report = self._run_chain(sheet, form, names)
             report.structured["facts_digest"] = digest
+            report.batch_incidents = batch_incidents
             self._cache[key] = report
             self._account(report)
             return report
@@ -348,6 +335,9 @@ class Analyst:
         usage.tokens_out += report.tokens_out
         usage.cost_usd += report.cost_usd
         usage.by_provider[report.provider] = usage.by_provider.get(report.provider, 0) + 1
+        if report.batch_incidents:
+            usage.batches += 1
+            usage.batched_incidents += report.batch_incidents
         if report.fallback_reason:
             for part in report.fallback_reason.split("; "):
                 reason = part.split(" (", 1)[0]
@@ -403,23 +393,11 @@ class Analyst:
             self._spend(completion, spent)
             checked = validate_reply(completion.text, sheet)
             if checked.ok:
-                actions = form.actions(sheet)
-                return (
-                    Report(
-                        provider=provider.name,
-                        model=completion.model,
-                        markdown=form.render(checked.fields, sheet, actions),
-                        structured={**checked.fields, "recommended_actions": actions},
-                        grounded=True,
-                        tokens_in=spent.tokens_in,
-                        tokens_out=spent.tokens_out,
-                        cost_usd=spent.cost,
-                        latency_s=spent.latency,
-                        calls=spent.calls,
-                        grounding_errors=list(errors_seen),
-                    ),
-                    "",
+                written = _written(
+                    form, sheet, checked.fields, provider.name, completion.model, spent
                 )
+                written.grounding_errors = list(errors_seen)
+                return written, ""
             self.usage.ungrounded_replies += 1
             errors_seen.extend(f"{provider.name}: {e}" for e in checked.errors)
             if attempt == 0:
@@ -444,22 +422,12 @@ class Analyst:
         checked = validate_reply(form.offline(sheet), sheet)
         if not checked.ok:  # a bug in the offline analyst: say so loudly, still report
             _log.error("offline report failed its own checks: %s", checked.errors)
-        actions = form.actions(sheet)
         fields = checked.fields or _fallback_fields(sheet)
-        return Report(
-            provider="offline",
-            model="offline",
-            markdown=form.render(fields, sheet, actions),
-            structured={**fields, "recommended_actions": actions},
-            grounded=checked.ok,
-            tokens_in=spent.tokens_in,
-            tokens_out=spent.tokens_out,
-            cost_usd=spent.cost,
-            latency_s=spent.latency,
-            calls=spent.calls,
-            grounding_errors=list(errors_seen),
-            fallback_reason="; ".join(reasons) or None,
-        )
+        report = _written(form, sheet, fields, "offline", "offline", spent)
+        report.grounded = checked.ok
+        report.grounding_errors = list(errors_seen)
+        report.fallback_reason = "; ".join(reasons) or None
+        return report
 
     def _spend(self, completion: Completion, spent: _Spent) -> None:
         cost = self._cost(completion)
@@ -491,17 +459,42 @@ class _Spent:
         self.latency += completion.latency_s
 
 
-def _reused(report: Report) -> Report:
+def _written(
+    form: _Form,
+    sheet: Mapping[str, Any],
+    fields: Mapping[str, Any],
+    provider: str,
+    model: str,
+    spent: _Spent,
+) -> Report:
+    """A grounded report from validated ``fields``, with the policy's actions and what it cost."""
+    actions = form.actions(sheet)
     return Report(
-        provider=report.provider,
-        model=report.model,
-        markdown=report.markdown,
+        provider=provider,
+        model=model,
+        markdown=form.render(fields, sheet, actions),
+        structured={**fields, "recommended_actions": actions},
+        grounded=True,
+        tokens_in=spent.tokens_in,
+        tokens_out=spent.tokens_out,
+        cost_usd=spent.cost,
+        latency_s=spent.latency,
+        calls=spent.calls,
+    )
+
+
+def _reused(report: Report) -> Report:
+    """A cached report handed out again: the same text, nothing spent."""
+    return replace(
+        report,
         structured=dict(report.structured),
-        grounded=report.grounded,
         grounding_errors=list(report.grounding_errors),
-        fallback_reason=report.fallback_reason,
+        tokens_in=0,
+        tokens_out=0,
+        cost_usd=0.0,
+        latency_s=0.0,
+        calls=0,
         reused=True,
-        batch_incidents=report.batch_incidents,
     )
 
 

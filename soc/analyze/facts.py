@@ -63,14 +63,13 @@ def build_fact_sheet(
         for rule, at in dict(facts.get("rules", {})).items()
         if isinstance(at, int | float)
     ]
-    technique_name = incident.technique_name or TECHNIQUES.get(incident.kind, ("", ""))[1]
     sheet: dict[str, Any] = {
         "incident": {
             "id": incident.id,
             "kind": incident.kind,
             "severity": incident.severity,
             "mitre_technique": incident.technique,
-            "mitre_technique_name": technique_name,
+            "mitre_technique_name": _technique_name(incident),
             "first_seen": format_timestamp(incident.first_seen),
             "last_seen": format_timestamp(incident.last_seen),
             "duration_seconds": round(max(0.0, incident.last_seen - incident.first_seen)),
@@ -136,8 +135,7 @@ def build_batch_sheet(incidents: Sequence[Incident], config: AnalyzeConfig) -> d
                 "incidents": 0,
                 "failed_attempts": 0,
                 "mitre_technique": incident.technique,
-                "mitre_technique_name": incident.technique_name
-                or TECHNIQUES.get(incident.kind, ("", ""))[1],
+                "mitre_technique_name": _technique_name(incident),
             },
         )
         entry["incidents"] += 1
@@ -200,6 +198,11 @@ def build_batch_sheet(incidents: Sequence[Incident], config: AnalyzeConfig) -> d
         ]
     sheet["untrusted"] = untrusted
     return sheet
+
+
+def _technique_name(incident: Incident) -> str:
+    """The ATT&CK technique's name: the incident's, else its kind's."""
+    return incident.technique_name or TECHNIQUES.get(incident.kind, ("", ""))[1]
 
 
 def _network(ip: str) -> str:
