@@ -15,7 +15,7 @@ import os
 import tomllib
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
@@ -238,22 +238,32 @@ def settings_from_dict(data: Mapping[str, Any], *, where: str = "soc.toml") -> S
     return settings
 
 
-def _export_spec(item: Any, where: str) -> ExportSpec:
-    # Imported here: the sink modules pull in their HTTP clients.
-    from soc.export import sink_classes
-
+def _typed_table(
+    item: Any, where: str, what: str, types: str, config_class: Callable[[str], type[Any]]
+) -> tuple[str, str, type[Any]]:
+    """A ``[[sources]]``/``[[exports]]`` table's type, name and options class, checked."""
     if not isinstance(item, dict):
-        raise ConfigError("each export must be a table", where=where)
+        raise ConfigError(f"each {what} must be a table", where=where)
     type_name = item.get("type")
     if not isinstance(type_name, str):
-        raise ConfigError("'type' is required (elasticsearch, webhook)", where=where)
+        raise ConfigError(f"'type' is required ({types})", where=where)
     try:
-        config_cls, _ = sink_classes(type_name)
+        config_cls = config_class(type_name)
     except KeyError as exc:
         raise ConfigError(str(exc.args[0]), where=f"{where} type") from exc
     name = item.get("name", type_name)
     if not isinstance(name, str) or not name:
         raise ConfigError("'name' must be a non-empty string", where=f"{where} name")
+    return type_name, name, config_cls
+
+
+def _export_spec(item: Any, where: str) -> ExportSpec:
+    # Imported here: the sink modules pull in their HTTP clients.
+    from soc.export import sink_classes
+
+    type_name, name, config_cls = _typed_table(
+        item, where, "export", "elasticsearch, webhook", lambda t: sink_classes(t)[0]
+    )
     options = {k: v for k, v in item.items() if k not in _SOURCE_COMMON}
     build_dataclass(config_cls, options, f"{where} ({type_name})")  # refuse bad options now
     return ExportSpec(name=name, type=type_name, options=options)
@@ -263,18 +273,13 @@ def _source_spec(item: Any, parse_defaults: ParseConfig, where: str) -> SourceSp
     # Imported here: config is shared by every stage and must not pull in all sources.
     from soc.acquire import source_classes
 
-    if not isinstance(item, dict):
-        raise ConfigError("each source must be a table", where=where)
-    type_name = item.get("type")
-    if not isinstance(type_name, str):
-        raise ConfigError("'type' is required (file, replay, syslog, journal, stdin)", where=where)
-    try:
-        config_cls, _ = source_classes(type_name)
-    except KeyError as exc:
-        raise ConfigError(str(exc.args[0]), where=f"{where} type") from exc
-    name = item.get("name", type_name)
-    if not isinstance(name, str) or not name:
-        raise ConfigError("'name' must be a non-empty string", where=f"{where} name")
+    type_name, name, config_cls = _typed_table(
+        item,
+        where,
+        "source",
+        "file, replay, syslog, journal, stdin",
+        lambda t: source_classes(t)[0],
+    )
     parse_fields = {f.name for f in dataclasses.fields(ParseConfig)}
     parse_values = {k: v for k, v in item.items() if k in parse_fields}
     option_values = {

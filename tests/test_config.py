@@ -123,6 +123,26 @@ def test_bad_source_key_is_refused_naming_source_and_key(tmp_path: Path) -> None
         _load(tmp_path, "[[sources]]\ntype = 'file'\npaths = ['/x']\nstart_at = 'middle'\n")
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('sources = ["x"]', "[[sources]] #1: each source must be a table"),
+        ("[[sources]]\nname = 'a'", "'type' is required (file, replay, syslog, journal, stdin)"),
+        ("[[sources]]\ntype = 'stdin'\nname = ''", "name: 'name' must be a non-empty string"),
+        ('exports = ["x"]', "[[exports]] #1: each export must be a table"),
+        ("[[exports]]\nname = 'a'", "'type' is required (elasticsearch, webhook)"),
+        ("[[exports]]\ntype = 'kafka'", "unknown sink type 'kafka'"),
+        ("[[exports]]\ntype = 'webhook'\nname = 3", "name: 'name' must be a non-empty string"),
+    ],
+)
+def test_source_and_export_tables_are_checked_alike(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    with pytest.raises(ConfigError) as err:
+        _load(tmp_path, text)
+    assert message in str(err.value)
+
+
 def test_duplicate_source_names_are_refused(tmp_path: Path) -> None:
     text = "[[sources]]\ntype = 'stdin'\n[[sources]]\ntype = 'stdin'\n"
     with pytest.raises(ConfigError, match="duplicate source names: stdin"):
