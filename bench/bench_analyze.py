@@ -57,8 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {"lines": args.lines, "runs": [], "local": {}}
     print(f"Analyst benchmark: {args.lines:,}-line sshd auth.log")
     print(
-        "  threshold  batches?  incidents    reports    batches  lines/report  events/report"
-        "  unanalysed   seconds"
+        "  threshold  batches?  incidents    reports    batches  in batches  lines/report"
+        "  events/report  unanalysed   seconds"
     )
     runs = [(args.thresholds[0], False)] + [(t, True) for t in args.thresholds]
     with tempfile.TemporaryDirectory() as tmp:
@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
             results["runs"].append(row)
             print(
                 f"  {threshold:>9}  {'yes' if batches else 'no':>8}  {len(incidents):>9,}  "
-                f"{row['reports']:>9,}  {row['batches']:>9,}  "
+                f"{row['reports']:>9,}  {row['batches']:>9,}  {row['batched_incidents']:>10,}  "
                 f"{row['lines_per_report'] or 0:>12,.0f}  {row['events_per_report'] or 0:>13,.0f}"
                 f"  {unanalysed:>10}  {seconds:>8.1f}"
             )
@@ -118,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _local_latency(db: str, count: int) -> dict[str, Any]:
     config = AnalyzeConfig(chain=["local"])
+    # what the same tokens would cost on the default Gemini model
+    price_in, price_out = config.price_of(config.gemini_model)
     store = open_store(db)
     try:
         incidents = store.list_incidents(limit=100_000)
@@ -146,6 +148,8 @@ def _local_latency(db: str, count: int) -> dict[str, Any]:
                 "provider": report.provider,
                 "tokens_in": report.tokens_in,
                 "tokens_out": report.tokens_out,
+                "calls": report.calls,
+                "gemini_usd": (report.tokens_in * price_in + report.tokens_out * price_out) / 1e6,
                 "fallback": report.fallback_reason,
             }
         )
@@ -163,10 +167,13 @@ def _local_latency(db: str, count: int) -> dict[str, Any]:
     finally:
         analyst.close()
     print(f"  local model {provider.model}: loaded in {load_s:.1f} s (2-core CPU)")
+    print(f"    (the same tokens on {config.gemini_model} would cost the $ shown)")
     for row in rows:
+        rate = row["tokens_out"] / row["seconds"] if row["seconds"] else 0.0
         print(
             f"    {row['kind']:<24} {row['severity']:<8} {row['seconds']:>6.1f} s  "
-            f"{row['tokens_in']:>5} in {row['tokens_out']:>5} out  report by {row['provider']}"
+            f"{row['calls']} calls  {row['tokens_in']:>5} in {row['tokens_out']:>5} out "
+            f"({rate:.1f} out/s)  ${row['gemini_usd']:.4f}  report by {row['provider']}"
             + (f" ({row['fallback']})" if row["fallback"] else "")
         )
     median = statistics.median(float(r["seconds"]) for r in rows) if rows else 0.0
