@@ -53,11 +53,11 @@ class AnalysisWorker:
         self.reports: dict[int, Report] = {}  # the latest report per incident, this run
         self._pending: dict[int, None] = {}
         self._last: dict[int, _Analysed] = {}
-        # With offline_first, a new incident gets the offline report at once and
-        # the model's later ("upgrades", one at a time, new incidents first).
-        # A batched incident waits for its batch either way, so it gets one at once too.
-        self.offline_first = offline_first and any(n != "offline" for n in analyst.chain)
-        self.offline_first_batched = offline_first
+        # With offline_first, a new incident gets the offline report at once; then
+        # its batch's report, or the model's own ("upgrades", one at a time, new
+        # incidents first; none when the chain has no model).
+        self.offline_first = offline_first
+        self._models = any(n != "offline" for n in analyst.chain)
         self._upgrades: dict[int, None] = {}
         self._batch: dict[int, None] = {}  # incidents waiting for the next batch report
         self._batch_since: float | None = None  # when the first of them joined (wall clock)
@@ -111,16 +111,19 @@ class AnalysisWorker:
             decision = self._decide(incident, force=force)
             if decision == "later":
                 keep.append(incident_id)
-            elif decision == "keep":
+                continue
+            if decision == "keep":
                 self.analyst.usage.cache_hits += 1
-            elif self.analyst.config.batched(incident.severity, incident.kind):
-                if self.offline_first_batched and chain is None and incident_id not in self._last:
+                continue
+            first = self.offline_first and chain is None and incident_id not in self._last
+            if self.analyst.config.batched(incident.severity, incident.kind):
+                if first:
                     self._analyse(incident, ["offline"], provisional=True)
                     done += 1
                 self._batch.setdefault(incident_id, None)
                 if self._batch_since is None:
                     self._batch_since = self.clock.now()
-            elif self.offline_first and chain is None and incident_id not in self._last:
+            elif first and self._models:
                 self._analyse(incident, ["offline"], provisional=True)  # the model's later
                 self._upgrades[incident_id] = None
                 keep.append(incident_id)
@@ -180,7 +183,7 @@ class AnalysisWorker:
             # one that rose above the batch severity meanwhile got a report of its own
             if self.analyst.config.batched(i.severity, i.kind)
         ]
-        if chain == ["offline"] and self.offline_first_batched:
+        if chain == ["offline"] and self.offline_first:
             # a shutdown: the provisional offline reports stand
             members = [i for i in members if int(i.id or 0) not in self._last]
         members.sort(key=lambda i: (i.first_seen, i.id or 0))
