@@ -14,6 +14,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
+from urllib.parse import parse_qs, urlsplit
 
 
 class QuietHTTPServer(ThreadingHTTPServer):
@@ -48,6 +49,14 @@ class TrackingHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         return  # quiet: pytest shows the test's own output
+
+    def request_parts(self) -> tuple[str, dict[str, list[str]], dict[str, str], bytes]:
+        """The request's path, query, headers (lower-case names) and body, read whole."""
+        split = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        return split.path, parse_qs(split.query), headers, body
 
 
 class FakeService:

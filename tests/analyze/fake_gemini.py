@@ -41,7 +41,6 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 from tests.fake_http import FakeService, TrackingHandler
 
@@ -361,14 +360,12 @@ class _Handler(TrackingHandler):
     server_fake: FakeGemini
 
     def _serve(self) -> None:
-        split = urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
+        path, query, headers, raw = self.request_parts()
         req = Recorded(
             method=self.command,
-            path=split.path,
-            query=parse_qs(split.query),
-            headers={k.lower(): v for k, v in self.headers.items()},
+            path=path,
+            query=query,
+            headers=headers,
             raw=raw,
             at=time.monotonic(),
         )

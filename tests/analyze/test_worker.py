@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,18 +12,9 @@ from soc.analyze.analyst import Analyst
 from soc.analyze.worker import AnalysisWorker
 from soc.clock import Clock, ManualClock, SystemClock
 from soc.events import BRUTE_FORCE, CREDENTIAL_COMPROMISE, Incident
-from soc.store import SqlStore, open_store
+from soc.store import SqlStore
 
 T0 = 1_763_719_200.0
-
-
-@pytest.fixture
-def store(store_url: str) -> Iterator[SqlStore]:
-    opened = open_store(store_url)
-    try:
-        yield opened
-    finally:
-        opened.close()
 
 
 def _save(store: SqlStore, **fields: Any) -> int:

@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 from soc.events import BRUTE_FORCE, Incident
-from soc.store import SqlStore, open_store
 from tests.export.fake_es import FakeElasticsearch
 from tests.fake_http import QuietHTTPServer
 
@@ -49,16 +48,6 @@ def fake_es() -> Iterator[FakeElasticsearch]:
     """A running fake Elasticsearch that requires ``API_KEY``."""
     with FakeElasticsearch(api_key=API_KEY) as fake:
         yield fake
-
-
-@pytest.fixture
-def store(store_url: str) -> Iterator[SqlStore]:
-    """A fresh store on SQLite and on PostgreSQL."""
-    opened = open_store(store_url)
-    try:
-        yield opened
-    finally:
-        opened.close()
 
 
 @dataclass

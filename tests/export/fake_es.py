@@ -33,7 +33,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote
 
 from tests.fake_http import FakeService, TrackingHandler
 
@@ -372,16 +372,8 @@ class _Handler(TrackingHandler):
     server_fake: FakeElasticsearch
 
     def _serve(self) -> None:
-        split = urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        req = Recorded(
-            method=self.command,
-            path=split.path,
-            query=parse_qs(split.query),
-            headers={k.lower(): v for k, v in self.headers.items()},
-            body=body,
-        )
+        path, query, headers, body = self.request_parts()
+        req = Recorded(method=self.command, path=path, query=query, headers=headers, body=body)
         status, payload, drop = self.server_fake.handle(req)
         if drop:
             # Applied, but the answer never arrives: the client sees a dropped connection.
