@@ -8,10 +8,10 @@ so that importing this package stays cheap.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from soc.acquire.base import AcquireStats, Source, decode_line
+from soc.registry import resolve
 
 SOURCE_TYPES: dict[str, str] = {
     "file": "soc.acquire.file:FileSourceConfig:FileSource",
@@ -24,14 +24,8 @@ SOURCE_TYPES: dict[str, str] = {
 
 def source_classes(type_name: str) -> tuple[type[Any], type[Any]]:
     """The (config class, source class) registered under ``type_name``."""
-    try:
-        spec = SOURCE_TYPES[type_name]
-    except KeyError:
-        known = ", ".join(sorted(SOURCE_TYPES))
-        raise KeyError(f"unknown source type {type_name!r} (known: {known})") from None
-    module_name, config_name, source_name = spec.split(":")
-    module = importlib.import_module(module_name)
-    return getattr(module, config_name), getattr(module, source_name)
+    config_class, source_class = resolve(SOURCE_TYPES, type_name, "source type")
+    return config_class, source_class
 
 
 __all__ = ["SOURCE_TYPES", "AcquireStats", "Source", "decode_line", "source_classes"]

@@ -7,7 +7,6 @@ the Elasticsearch client.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,6 +21,7 @@ from soc.export.base import (
     to_ecs_alert,
 )
 from soc.export.outbox import ExportReport, Outbox, deliver_pending, enqueue_alert
+from soc.registry import resolve
 
 SINK_TYPES: dict[str, str] = {
     "elasticsearch": "soc.export.elastic:ElasticConfig:ElasticSink",
@@ -31,14 +31,8 @@ SINK_TYPES: dict[str, str] = {
 
 def sink_classes(type_name: str) -> tuple[type[Any], type[Any]]:
     """The (config class, sink class) registered under ``type_name``."""
-    try:
-        spec = SINK_TYPES[type_name]
-    except KeyError:
-        known = ", ".join(sorted(SINK_TYPES))
-        raise KeyError(f"unknown sink type {type_name!r} (known: {known})") from None
-    module_name, config_name, sink_name = spec.split(":")
-    module = importlib.import_module(module_name)
-    return getattr(module, config_name), getattr(module, sink_name)
+    config_class, sink_class = resolve(SINK_TYPES, type_name, "sink type")
+    return config_class, sink_class
 
 
 def build_sink(

@@ -14,7 +14,6 @@ gzip) for the CLI and the benchmarks.
 from __future__ import annotations
 
 import gzip
-import importlib
 import io
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -26,6 +25,7 @@ from soc.errors import ParseError
 from soc.events import Event
 from soc.parse.base import ParseConfig, Parser, ParseStats, Skip
 from soc.parse.detect import detect_format as _detect
+from soc.registry import resolve
 
 FORMATS: dict[str, str] = {
     "syslog": "soc.parse.syslog:SyslogParser",
@@ -59,14 +59,11 @@ ParserFactory = Callable[[ParseConfig, float], FormatParser]
 
 def parser_class(name: str) -> ParserFactory:
     """The class registered for format ``name``."""
-    try:
-        spec = FORMATS[name]
-    except KeyError:
+    if name not in FORMATS:
         known = ", ".join(sorted(FORMATS))
-        raise ParseError(f"unknown format {name!r} (known: {known}, auto)", "format") from None
-    module_name, class_name = spec.split(":")
-    module = importlib.import_module(module_name)
-    cls: ParserFactory = getattr(module, class_name)
+        raise ParseError(f"unknown format {name!r} (known: {known}, auto)", "format")
+    (factory,) = resolve(FORMATS, name, "format")
+    cls: ParserFactory = factory
     return cls
 
 
