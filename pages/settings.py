@@ -35,6 +35,7 @@ with analyst_col:
             [
                 {"setting": "provider chain", "value": " → ".join(overview["chain"])},
                 {"setting": "local model", "value": overview["local_model_path"]},
+                {"setting": "OpenAI-compatible server", "value": overview["openai_compatible"]},
                 {"setting": "Gemini model", "value": overview["gemini_model"]},
                 {"setting": "batch reports", "value": overview["batches"]},
             ]
@@ -42,6 +43,10 @@ with analyst_col:
         hide_index=True,
         width="stretch",
     )
+    server_rows = views.model_server_rows(runtime)
+    if server_rows is not None:
+        st.markdown("**Local model server** (its own process: a crash never takes this app down)")
+        st.dataframe(pd.DataFrame(server_rows), hide_index=True, width="stretch")
 with budget_col:
     st.subheader("Budget")
     budget = overview["budget"]

@@ -21,7 +21,7 @@ from types import FrameType
 from typing import Any, TextIO
 
 from soc import __version__
-from soc.analyze.base import AnalyzeConfig
+from soc.analyze.base import PROVIDER_TYPES, AnalyzeConfig
 from soc.clock import SystemClock
 from soc.config import Settings, SourceSpec, build_dataclass, load_settings
 from soc.errors import SocError
@@ -29,7 +29,7 @@ from soc.events import SEVERITIES, Event, Incident, format_timestamp
 from soc.parse.base import ParseConfig, ParseStats
 
 #: Report writers ``soc replay --analyst`` accepts (none: detection only).
-ANALYSTS = ("none", "offline", "local", "gemini")
+ANALYSTS = ("none", "offline", *PROVIDER_TYPES)
 #: Incidents a replay's printed summary lists (the most severe, then the largest).
 INCIDENTS_SHOWN = 20
 
@@ -127,6 +127,18 @@ def _build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("config", help="validate the configuration and print it")
     p.set_defaults(handler=_cmd_config)
+
+    p = commands.add_parser("model", help="the local model")
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    q = actions.add_parser(
+        "check", help="prove llama.cpp runs here: one token with the local model (in a child)"
+    )
+    q.add_argument(
+        "--model",
+        type=Path,
+        help="a GGUF file (default: [analyze] local_model_path, else the bundled model)",
+    )
+    q.set_defaults(handler=_cmd_model_check)
     return parser
 
 
@@ -288,6 +300,7 @@ def _analysing(
 
     providers = build_providers(settings.analyze, settings.secrets)
     analyst = Analyst(settings.analyze, providers, clock)
+    analyst.start()  # a local model server loads while the logs are read
     # Live (background), a new incident gets its offline report at once, as in the app.
     worker = AnalysisWorker(store, analyst, clock, offline_first=background)
     if background:
@@ -599,6 +612,22 @@ def _cmd_threshold(args: argparse.Namespace) -> int:
         print(f"threshold {settings.detect.threshold} (configured)")
     else:
         print(f"threshold {tuned} (tuned at run time; configured {settings.detect.threshold})")
+    return 0
+
+
+# --- model ---------------------------------------------------------------------
+def _cmd_model_check(args: argparse.Namespace) -> int:
+    from soc.analyze.local import DEFAULT_MODELS_DIR, bundled_model_path
+    from soc.modelserver.check import check_one_token
+
+    settings = load_settings(args.config)
+    configured = settings.analyze.local_model_path
+    path = args.model or (
+        Path(configured) if configured else bundled_model_path(DEFAULT_MODELS_DIR)
+    )
+    if not path.is_file():
+        raise SocError(f"no model file at {path}", where="model check")
+    print(check_one_token(path).describe())
     return 0
 
 

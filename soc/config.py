@@ -33,6 +33,7 @@ DEFAULT_SECRETS_PATH = Path(".streamlit/secrets.toml")
 #: Secret names and the environment variables each is read from, first found wins.
 SECRET_ENV: dict[str, tuple[str, ...]] = {
     "gemini_api_key": ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+    "openai_api_key": ("SOC_OPENAI_API_KEY", "OPENAI_API_KEY"),
     "elasticsearch_api_key": ("SOC_ELASTICSEARCH_API_KEY", "ELASTIC_API_KEY"),
     "webhook_token": ("SOC_WEBHOOK_TOKEN",),
 }

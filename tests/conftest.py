@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+from soc.analyze.local import BUNDLED_MODEL_NAME, bundled_model_path
 from soc.store import SqlStore, open_store
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -72,3 +74,17 @@ def store(store_url: str) -> Iterator[SqlStore]:
         yield opened
     finally:
         opened.close()
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A models directory holding the bundled model, assembled once per session."""
+    directory = tmp_path_factory.mktemp("models")
+    bundled_model_path(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def gemma_path(models_dir: Path) -> Path:
+    """The bundled Gemma 3 270M GGUF file (the tests never write into the working tree)."""
+    return models_dir / BUNDLED_MODEL_NAME

@@ -228,3 +228,17 @@ def test_cli_reports_config_errors_in_one_line(
     err = capsys.readouterr().err.strip()
     assert err.startswith("soc: error: soc.toml: [engine] idle_sleep")
     assert "\n" not in err
+
+
+def test_the_readme_one_line_server_settings_load(tmp_path: Path) -> None:
+    """Each one-line setting the README gives for Ollama, vLLM, llama-server and LM Studio."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    lines = re.findall(r"`(analyze = \{ chain = \[\"openai_compatible\".*?\})`", readme)
+    assert len(lines) == 4, lines
+    ports = set()
+    for line in lines:
+        settings = _load(tmp_path, line)
+        assert settings.analyze.chain == ["openai_compatible", "offline"]
+        assert settings.analyze.openai_base_url.startswith("http://127.0.0.1:")
+        ports.add(settings.analyze.openai_base_url.split(":")[2])
+    assert ports == {"11434/v1", "8000/v1", "8080/v1", "1234/v1"}

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
-from soc.analyze.base import AnalyzeConfig, Completion, Provider, ProviderError
+from soc.analyze.base import PROVIDER_TYPES, AnalyzeConfig, Completion, Provider, ProviderError
 from soc.analyze.facts import (
     build_batch_sheet,
     build_fact_sheet,
@@ -38,6 +38,7 @@ from soc.analyze.report import (
 from soc.clock import Clock
 from soc.config import Secret
 from soc.events import Incident
+from soc.registry import resolve
 
 _log = logging.getLogger(__name__)
 
@@ -202,14 +203,9 @@ def build_providers(config: AnalyzeConfig, secrets: Mapping[str, Secret]) -> dic
     """The chain's model providers (the offline analyst needs none)."""
     providers: dict[str, Provider] = {}
     for name in config.chain:
-        if name == "gemini":
-            from soc.analyze.gemini import GeminiProvider
-
-            providers[name] = GeminiProvider(config, secrets)
-        elif name == "local":
-            from soc.analyze.local import LocalProvider
-
-            providers[name] = LocalProvider(config)
+        if name in PROVIDER_TYPES:
+            (provider_class,) = resolve(PROVIDER_TYPES, name, "provider")
+            providers[name] = provider_class(config, secrets)
     return providers
 
 
@@ -437,6 +433,11 @@ class Analyst:
     def _cost(self, completion: Completion) -> float:
         price_in, price_out = self.config.price_of(completion.model)
         return (completion.tokens_in * price_in + completion.tokens_out * price_out) / 1e6
+
+    def start(self) -> None:
+        """Let every provider get ready in the background (the local model server loads)."""
+        for provider in self.providers.values():
+            provider.start()
 
     def close(self) -> None:
         for provider in self.providers.values():

@@ -1,6 +1,7 @@
 """What every analyst shares: its configuration, the provider interface, the report.
 
-A *provider* turns one prompt into one completion (Gemini, a local GGUF model);
+A *provider* turns one prompt into one completion (Gemini, an OpenAI-compatible
+server, a local GGUF model);
 the :class:`~soc.analyze.analyst.Analyst` around it builds the fact sheet,
 validates what comes back (schema, then grounding), retries once, and falls back
 along the configured chain down to the offline analyst, which never fails.
@@ -15,8 +16,15 @@ from typing import Any, Final, Protocol
 from soc.errors import ConfigError, SocError
 from soc.events import CREDENTIAL_COMPROMISE, SEVERITIES
 
-#: Providers the chain may name, in the order a user would usually try them.
-PROVIDERS: Final = ("gemini", "local", "offline")
+#: Model providers by the name the chain uses, as ``"module:Class"`` (imported when
+#: named); each class is built as ``Class(config, secrets)``.
+PROVIDER_TYPES: Final = {
+    "gemini": "soc.analyze.gemini:GeminiProvider",
+    "openai_compatible": "soc.analyze.openai_compatible:OpenAICompatibleProvider",
+    "local": "soc.analyze.local:LocalProvider",
+}
+#: Providers the chain may name: the model providers, and the offline analyst.
+PROVIDERS: Final = (*PROVIDER_TYPES, "offline")
 
 #: Estimated price per million tokens (input, output), in US dollars, per model
 #: name prefix; the longest matching prefix wins. Local models cost nothing.
@@ -36,13 +44,21 @@ class AnalyzeConfig:
     deterministic analyst written in code) is always appended as the last
     resort. ``gemini_*``: the Gemini API through the ``google-genai`` SDK (key:
     ``GEMINI_API_KEY`` or secrets.toml); ``gemini_base_url`` points the SDK at
-    another endpoint (a proxy; the tests' local server). ``local_*``: a GGUF
-    model through llama.cpp; an empty ``local_model_path`` means the bundled
-    Gemma 3 270M, assembled into ``models/`` on first use (it exercises the path;
-    it does not write good reports: point this at a Mistral-7B-Instruct Q4_K_M
-    for real use). ``local_n_gpu_layers``: ``-1`` offloads every layer (a T4
-    holds all of Mistral-7B Q4_K_M), 0 runs on the CPU. ``local_chat_format``:
-    empty = from the model's metadata (its chat template).
+    another endpoint (a proxy; the tests' local server). ``openai_*``: any
+    server speaking OpenAI's chat completions API (Ollama, vLLM, llama.cpp's
+    ``llama-server``, LM Studio): ``openai_base_url`` (``http://host:port/v1``),
+    ``openai_model`` (empty: the one model the server lists), key optional
+    (``OPENAI_API_KEY`` or secrets.toml). ``local_*``: a GGUF model through
+    llama.cpp in the command center's own, supervised model server; an empty
+    ``local_model_path`` means the bundled Gemma 3 270M, assembled into
+    ``models/`` on first use (it exercises the path; it does not write good
+    reports: point this at a Mistral-7B-Instruct Q4_K_M for real use).
+    ``local_n_gpu_layers``: ``-1`` offloads every layer (a T4 holds all of
+    Mistral-7B Q4_K_M), 0 runs on the CPU. ``local_chat_format``: empty = from
+    the model's metadata (its chat template). ``local_start_timeout_seconds``:
+    how long loading the model may take (the first report waits for it);
+    ``local_hang_seconds``: a server that leaves its health checks unanswered
+    this long is killed and started again.
 
     ``timeout_seconds``: per model call. ``max_retries``: retries of a failed
     call (429, 5xx, timeouts) with exponential backoff from
@@ -68,11 +84,15 @@ class AnalyzeConfig:
     chain: list[str] = field(default_factory=lambda: ["local", "offline"])
     gemini_model: str = "gemini-2.5-flash"
     gemini_base_url: str = ""
+    openai_base_url: str = ""
+    openai_model: str = ""
     local_model_path: str = ""
     local_n_gpu_layers: int = 0
     local_n_ctx: int = 4096
     local_n_threads: int = 0
     local_chat_format: str = ""
+    local_start_timeout_seconds: float = 120.0
+    local_hang_seconds: float = 30.0
     max_output_tokens: int = 1024
     temperature: float = 0.2
     timeout_seconds: float = 60.0
@@ -119,7 +139,18 @@ class AnalyzeConfig:
         for name in ("local_n_threads", "max_retries", "evidence_lines"):
             if getattr(self, name) < 0:
                 raise ConfigError("must not be negative", where=name)
-        for name in ("timeout_seconds", "backoff_seconds", "batch_wait_seconds"):
+        if self.openai_base_url and not self.openai_base_url.startswith(("http://", "https://")):
+            raise ConfigError(
+                "must be an http:// or https:// URL (such as http://127.0.0.1:11434/v1)",
+                where="openai_base_url",
+            )
+        for name in (
+            "timeout_seconds",
+            "backoff_seconds",
+            "batch_wait_seconds",
+            "local_start_timeout_seconds",
+            "local_hang_seconds",
+        ):
             if not getattr(self, name) > 0:
                 raise ConfigError("must be more than 0", where=name)
         for name in (
@@ -217,18 +248,23 @@ class Provider(Protocol):
         """Why this provider cannot be used now (no key, no model file), or None."""
         ...
 
+    def start(self) -> None:
+        """Get ready in the background (start a model server); a no-op for remote APIs."""
+        ...
+
     def complete(self, system: str, user: str, schema: Mapping[str, Any]) -> Completion:
         """One completion (retrying transient failures within its own limits)."""
         ...
 
     def close(self) -> None:
-        """Release what it holds (HTTP client, model weights)."""
+        """Release what it holds (HTTP client, a model server)."""
         ...
 
 
 __all__ = [
     "DEFAULT_PRICES",
     "PROVIDERS",
+    "PROVIDER_TYPES",
     "AnalyzeConfig",
     "Completion",
     "Provider",

@@ -4,13 +4,10 @@ The request asks for JSON (``response_mime_type="application/json"``) shaped by
 the report's JSON Schema (``response_json_schema``, sent to the API as
 ``generationConfig.responseJsonSchema`` unchanged). Retries are done here, not
 by the SDK (its own are switched off, and so are its automatic continuation
-and function calling, which would send extra requests): a 429, a 5xx (and 408), a timeout or a
-broken connection is tried again up to ``max_retries`` times, after an
-exponential backoff from ``backoff_seconds`` (doubling, at most 60 s) or,
-on 429 and 503, after the delay the server asks for (``Retry-After``, else the
-``RetryInfo`` detail Google puts in its error body). A server asking for more
-than 60 s is not retried at all: the call fails at once as ``rate_limited``
-(a daily quota, typically), so the chain falls back instead of waiting.
+and function calling, which would send extra requests), as :mod:`soc.analyze.retry`
+says: a 429, a 5xx (and 408), a timeout or a broken connection is tried again
+with backoff; on 429 and 503 after the delay the server asks for
+(``Retry-After``, else the ``RetryInfo`` detail Google puts in its error body).
 
 Failures become :class:`~soc.analyze.base.ProviderError` with a reason:
 ``unavailable`` (no key), ``rate_limited``, ``server_error`` (5xx, or the
@@ -22,7 +19,6 @@ is revealed only to the SDK client and scrubbed from every message.
 
 from __future__ import annotations
 
-import email.utils
 import importlib
 import logging
 import math
@@ -30,8 +26,6 @@ import re
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Final
 
 from google import genai
@@ -39,12 +33,11 @@ from google.genai import errors as genai_errors
 from google.genai import types
 
 from soc.analyze.base import AnalyzeConfig, Completion, ProviderError
+from soc.analyze.retry import MAX_DELAY_SECONDS, Failure, next_wait, parse_retry_after, too_long
 from soc.config import Secret
 
 _log = logging.getLogger(__name__)
 
-#: Longest wait between two attempts, and longest server-requested delay honoured.
-MAX_DELAY_SECONDS: Final = 60.0
 #: API version the requests go to (``responseJsonSchema`` is a v1beta field).
 API_VERSION: Final = "v1beta"
 
@@ -86,17 +79,6 @@ def _transport_errors() -> tuple[tuple[type[BaseException], ...], tuple[type[Bas
 _TIMEOUT_ERRORS, _TRANSPORT_ERRORS = _transport_errors()
 
 
-@dataclass(slots=True, frozen=True)
-class _Failure:
-    """One failed attempt: what to report and whether (and when) to try again."""
-
-    reason: str
-    message: str
-    retryable: bool
-    #: Seconds the server asked to wait (Retry-After / RetryInfo), if it did.
-    server_delay: float | None = None
-
-
 class GeminiProvider:
     """Completions from the Gemini API (``google-genai``), with retries and backoff.
 
@@ -123,6 +105,9 @@ class GeminiProvider:
                 "gemini_api_key in .streamlit/secrets.toml"
             )
         return None
+
+    def start(self) -> None:
+        """Nothing to start: the API is Google's (the client is made on the first call)."""
 
     def complete(self, system: str, user: str, schema: Mapping[str, Any]) -> Completion:
         """One JSON completion for ``user`` under ``system``, retrying transient failures.
@@ -155,13 +140,13 @@ class GeminiProvider:
             except genai_errors.APIError as exc:
                 failure = self._api_failure(exc)
             except _TIMEOUT_ERRORS:
-                failure = _Failure(
+                failure = Failure(
                     "timeout",
                     f"no answer from the Gemini API within {self.config.timeout_seconds:g} s",
                     retryable=True,
                 )
             except _TRANSPORT_ERRORS as exc:
-                failure = _Failure(
+                failure = Failure(
                     "server_error",
                     f"cannot reach the Gemini API ({type(exc).__name__}: {self._scrub(exc)})",
                     retryable=True,
@@ -175,7 +160,12 @@ class GeminiProvider:
             else:
                 return self._completion(response, started, attempts)
 
-            wait = self._next_wait(failure, attempts)
+            wait = next_wait(
+                failure,
+                attempts,
+                max_retries=self.config.max_retries,
+                backoff_seconds=self.config.backoff_seconds,
+            )
             if wait is None:
                 raise ProviderError(
                     failure.reason,
@@ -212,17 +202,7 @@ class GeminiProvider:
                 self._client = genai.Client(enterprise=False, api_key=key, http_options=options)
             return self._client
 
-    def _next_wait(self, failure: _Failure, attempts: int) -> float | None:
-        """Seconds to wait before the next attempt, or None to give up now."""
-        if not failure.retryable or attempts > self.config.max_retries:
-            return None
-        if failure.server_delay is not None:
-            if failure.server_delay > MAX_DELAY_SECONDS:
-                return None  # the server wants more than we would wait: fall back now
-            return failure.server_delay
-        return min(self.config.backoff_seconds * 2.0 ** (attempts - 1), MAX_DELAY_SECONDS)
-
-    def _api_failure(self, exc: genai_errors.APIError) -> _Failure:
+    def _api_failure(self, exc: genai_errors.APIError) -> Failure:
         """Classify an HTTP error answer."""
         code = exc.code if isinstance(exc.code, int) else 0
         described = f"Gemini API answered {code} {exc.status or ''}".rstrip()
@@ -230,16 +210,14 @@ class GeminiProvider:
             described += f": {self._scrub(exc.message)}"
         if code == 429:
             delay = _server_delay(exc)
-            message = described
-            if delay is not None and delay > MAX_DELAY_SECONDS:
-                message += f" (asks to wait {delay:g} s, more than {MAX_DELAY_SECONDS:g} s)"
-            return _Failure("rate_limited", message, retryable=True, server_delay=delay)
+            message = described + too_long(delay)
+            return Failure("rate_limited", message, retryable=True, server_delay=delay)
         if code >= 500:
             delay = _server_delay(exc) if code == 503 else None
-            return _Failure("server_error", described, retryable=True, server_delay=delay)
+            return Failure("server_error", described, retryable=True, server_delay=delay)
         if code == 408:
-            return _Failure("timeout", described, retryable=True)
-        return _Failure("refused", described, retryable=False)
+            return Failure("timeout", described, retryable=True)
+        return Failure("refused", described, retryable=False)
 
     def _completion(
         self, response: types.GenerateContentResponse, started: float, attempts: int
@@ -310,7 +288,7 @@ def _server_delay(exc: genai_errors.APIError) -> float | None:
     headers = getattr(exc.response, "headers", None)
     raw = headers.get("retry-after") if headers is not None else None
     if isinstance(raw, str) and raw.strip():
-        parsed = _parse_retry_after(raw.strip())
+        parsed = parse_retry_after(raw)
         if parsed is not None:
             return parsed
     details = exc.details.get("error", exc.details) if isinstance(exc.details, dict) else None
@@ -325,19 +303,6 @@ def _server_delay(exc: genai_errors.APIError) -> float | None:
             if match:
                 return float(match[1])
     return None
-
-
-def _parse_retry_after(value: str) -> float | None:
-    """``Retry-After``: delay-seconds or an HTTP date (RFC 9110 §10.2.3); None if neither."""
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 __all__ = ["API_VERSION", "MAX_DELAY_SECONDS", "GeminiProvider"]

@@ -86,6 +86,7 @@ class Runtime:
             build_sinks(settings.exports, settings.secrets),
             interval=settings.engine.export_interval,
         )
+        self.analysis.analyst.start()  # the local model server loads in the background
         self.analysis.start()
         self.exports.start()
         self.engine: Engine | None = None

@@ -31,6 +31,7 @@ import plotly.express as px  # type: ignore[import-untyped]
 import plotly.graph_objects as go  # type: ignore[import-untyped]
 import sqlalchemy as sa
 
+from soc.analyze.local import LocalProvider
 from soc.analyze.worker import store_report
 from soc.app.theme import (
     CATEGORY_COLORS,
@@ -722,6 +723,11 @@ def settings_overview(settings: Settings) -> dict[str, Any]:
         "sources": described["sources"],
         "chain": [*[n for n in analyze.chain if n != "offline"], "offline"],
         "local_model_path": analyze.local_model_path or "(the bundled Gemma 3 270M)",
+        "openai_compatible": (
+            f"{analyze.openai_base_url} ({analyze.openai_model or 'the model it lists'})"
+            if analyze.openai_base_url
+            else "(not configured)"
+        ),
         "gemini_model": analyze.gemini_model,
         "batches": (
             "off: one report per incident"
@@ -741,6 +747,27 @@ def settings_overview(settings: Settings) -> dict[str, Any]:
             for name, present in described["secrets"].items()
         },
     }
+
+
+def model_server_rows(runtime: Runtime) -> list[dict[str, str]] | None:
+    """The local model server's state as (setting, value) rows; None without a local model."""
+    provider = runtime.analysis.analyst.providers.get("local")
+    if not isinstance(provider, LocalProvider):
+        return None
+    status = provider.status()
+    load = status.get("load_seconds")
+    rows = {
+        "state": str(status.get("state")),
+        "model": str(status.get("model")),
+        "process": str(status.get("pid") or "-"),
+        "endpoint": str(status.get("url") or "-"),
+        "processes started": str(status.get("starts", 0)),
+        "crashes and kills": str(status.get("deaths", 0)),
+        "last failure": str(status.get("last_failure") or "-"),
+        "why it is down": str(status.get("reason") or "-"),
+        "load time": "-" if load is None else f"{float(load):.1f} s",
+    }
+    return [{"setting": k, "value": v} for k, v in rows.items()]
 
 
 def settings_store_url(settings: Settings) -> str:
@@ -775,6 +802,7 @@ __all__ = [
     "incidents_frame",
     "latest_activity",
     "md_escape",
+    "model_server_rows",
     "plot_text",
     "reanalyse",
     "runtime_from",

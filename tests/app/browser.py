@@ -15,7 +15,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,12 +53,13 @@ def free_port() -> int:
         return port
 
 
-def app_environment(work_dir: Path) -> dict[str, str]:
+def app_environment(work_dir: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The app's environment: a fresh store, no model, and an empty config file.
 
     Inherited ``SOC_*`` variables are dropped so a developer's own settings cannot
     change what the test sees; the empty ``soc.toml`` keeps the repository's config
-    out, so the app replays the bundled samples on its embedded defaults.
+    out, so the app replays the bundled samples on its embedded defaults. ``extra``
+    overrides (a test with the local model sets the chain).
     """
     config = work_dir / "soc.toml"
     config.write_text("", encoding="utf-8")
@@ -71,6 +72,7 @@ def app_environment(work_dir: Path) -> dict[str, str]:
             "PYTHONUNBUFFERED": "1",
         }
     )
+    env.update(extra or {})
     return env
 
 
@@ -120,6 +122,7 @@ def run_app(
     root: Path = REPO_ROOT,
     script: str = "app.py",
     timeout_s: float = STARTUP_TIMEOUT_S,
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[RunningApp]:
     """Start ``streamlit run <script>`` in ``root``, wait until healthy, stop it afterwards.
 
@@ -150,7 +153,7 @@ def run_app(
         process = subprocess.Popen(
             command,
             cwd=root,
-            env=app_environment(work_dir),
+            env=app_environment(work_dir, env),
             stdin=subprocess.DEVNULL,
             stdout=log_file,
             stderr=subprocess.STDOUT,
@@ -177,6 +180,28 @@ def run_app(
         raise
     finally:
         _stop(process)
+
+
+def model_server_pids(app_pid: int) -> list[int]:
+    """The model-server processes the app started (its children running ``soc.modelserver``)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        if int(stat[1]) == app_pid and stat[0] != "Z" and b"soc.modelserver" in command:
+            found.append(int(entry.name))
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) ``pid`` has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def launch_chromium(playwright: Playwright, executable: Path = CHROMIUM) -> Browser:

@@ -11,9 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from soc.app.auth import hash_password, is_local_address, verify_password
 from soc.app.views import RUNTIME_KEY
-from tests.app.test_pages import APP, app_env
-
-__all__ = ["app_env"]  # the fixture, shared with the page tests
+from tests.app.test_pages import APP
 
 PASSWORD = "correct horse battery staple"  # noqa: S105 (a test password)
 

@@ -7,18 +7,23 @@ slider, visits every page and saves a screenshot of each under ``tests/artifacts
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Dialog, Page, expect, sync_playwright
+from playwright.sync_api import Dialog, Locator, Page, expect, sync_playwright
 
 from tests.app.browser import (
     REPO_ROOT,
     RunningApp,
+    cpu_seconds,
     full_page_screenshot,
     launch_chromium,
+    model_server_pids,
     require_chromium,
     run_app,
 )
@@ -65,6 +70,13 @@ def open_page(page: Page, url: str) -> None:
     expect(page.get_by_test_id("stException"), f"{url} shows an exception").to_have_count(0)
 
 
+def incident_feed(page: Page) -> Locator:
+    """The Command Center's incident accordions ("HIGH · brute_force · …")."""
+    return page.get_by_test_id("stExpander").filter(
+        has=page.locator('summary [data-testid="stMarkdownContainer"]', has_text=INCIDENT_LABEL)
+    )
+
+
 def assert_no_injected_script(page: Page, where: str) -> None:
     """The samples' hostile user names (``<script>alert(1)</script>``) stay text."""
     scripts: list[str] = page.locator("script").evaluate_all("els => els.map(e => e.textContent)")
@@ -85,9 +97,7 @@ def test_command_center_in_chromium(app: RunningApp, page: Page) -> None:
 
     # Command Center: replayed incidents arrive in the feed; charts are drawn.
     open_page(page, f"{app.url}/")
-    incidents = page.get_by_test_id("stExpander").filter(
-        has=page.locator('summary [data-testid="stMarkdownContainer"]', has_text=INCIDENT_LABEL)
-    )
+    incidents = incident_feed(page)
     expect(
         incidents.first, "the incident feed shows no replayed incident (HIGH · brute_force · …)"
     ).to_be_visible(timeout=INCIDENTS_TIMEOUT_MS)
@@ -139,3 +149,60 @@ def test_command_center_in_chromium(app: RunningApp, page: Page) -> None:
     assert dialogs == [], f"a page opened a dialog: {dialogs}"
     for name in ("command-center", "incidents", "replay", "settings"):
         assert (ARTIFACTS / f"{name}.png").stat().st_size > 10_000, f"{name}.png looks empty"
+
+
+@pytest.mark.timeout(300)
+def test_a_segfaulting_model_never_takes_the_command_center_down(
+    tmp_path: Path, gemma_path: Path
+) -> None:
+    """The bundled model writes reports in its own process; SIGSEGV it mid-report (what
+    llama.cpp's AMX kernels did on Sapphire Rapids): the page keeps serving, the server
+    comes back."""
+    require_chromium()
+    local = {
+        "SOC_ANALYZE__CHAIN": '["local", "offline"]',
+        "SOC_ANALYZE__LOCAL_MODEL_PATH": str(gemma_path),
+        "SOC_ANALYZE__MAX_OUTPUT_TOKENS": "160",
+    }
+    with run_app(tmp_path, env=local) as app, sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        try:
+            page = browser.new_context(viewport={"width": 1440, "height": 900}).new_page()
+            page.set_default_timeout(PAGE_TIMEOUT_MS)
+            open_page(page, f"{app.url}/")
+            feed = incident_feed(page)
+            expect(feed.first).to_be_visible(timeout=INCIDENTS_TIMEOUT_MS)
+
+            # The model server is a child of the app; wait until it is busy writing a report.
+            deadline = time.monotonic() + 120
+            while True:
+                pids = model_server_pids(app.process.pid)
+                if pids:
+                    before = cpu_seconds(pids[0])
+                    time.sleep(0.5)
+                    if cpu_seconds(pids[0]) - before > 0.3:  # generating, not idle
+                        break
+                assert time.monotonic() < deadline, "the model server never got to work"
+                time.sleep(0.2)
+            (victim,) = pids
+            os.kill(victim, signal.SIGSEGV)
+
+            # The app is still there, and so is the page: no "Connection error".
+            page.wait_for_timeout(LIVE_REFRESH_MS)
+            assert app.process.poll() is None, app.log()
+            expect(page.get_by_text("Connection error")).to_have_count(0)
+            expect(feed.first).to_be_visible()
+            open_page(page, f"{app.url}/")  # a fresh load is served too
+            expect(feed.first).to_be_visible(timeout=INCIDENTS_TIMEOUT_MS)
+            open_page(page, f"{app.url}/settings")
+            expect(page.get_by_text("Local model server")).to_be_visible()
+
+            # Started again: a new model server process under the same app.
+            deadline = time.monotonic() + 60
+            while not [p for p in model_server_pids(app.process.pid) if p != victim]:
+                assert time.monotonic() < deadline, "the model server was not started again"
+                time.sleep(0.2)
+            assert app.process.poll() is None
+        finally:
+            browser.close()
+        assert "model server: crashed with SIGSEGV; starting it again in 1 s" in app.log()

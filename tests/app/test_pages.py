@@ -10,13 +10,11 @@ from __future__ import annotations
 import re
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import streamlit as st
-from streamlit import config as st_config
 from streamlit.testing.v1 import AppTest
 
 from soc.app.runtime import Runtime
@@ -36,28 +34,6 @@ def wait_for(condition: Callable[[], bool], what: str, timeout: float = 20.0) ->
         if time.monotonic() > deadline:
             pytest.fail(f"timed out waiting for {what}")
         time.sleep(0.05)
-
-
-@pytest.fixture
-def app_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A private store and config, the offline analyst, loopback address, no cached runtime."""
-    monkeypatch.chdir(ROOT)  # the bundled samples are found relative to the project
-    config = tmp_path / "soc.toml"
-    config.write_text("", encoding="utf-8")
-    monkeypatch.setenv("SOC_CONFIG", str(config))
-    monkeypatch.setenv("SOC_STORE__URL", f"sqlite:///{tmp_path}/soc.db")
-    monkeypatch.setenv("SOC_ANALYZE__CHAIN", '["offline"]')
-    monkeypatch.setenv("SOC_APP_REPLAY_SPEED", "0")
-    for name in ("GEMINI_API_KEY", "GOOGLE_API_KEY"):
-        monkeypatch.delenv(name, raising=False)
-    address = st_config.get_option("server.address")
-    st_config.set_option("server.address", "127.0.0.1")
-    st.cache_resource.clear()
-    try:
-        yield tmp_path
-    finally:
-        st.cache_resource.clear()
-        st_config.set_option("server.address", address)
 
 
 def runtime_of(at: AppTest) -> Runtime:
