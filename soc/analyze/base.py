@@ -11,10 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from soc.errors import ConfigError, SocError
 from soc.events import CREDENTIAL_COMPROMISE, SEVERITIES
+
+if TYPE_CHECKING:
+    from soc.config import Secret
 
 #: Model providers by the name the chain uses, as ``"module:Class"`` (imported when
 #: named); each class is built as ``Class(config, secrets)``.
@@ -189,6 +192,21 @@ class AnalyzeConfig:
         return (float(price_in), float(price_out))
 
 
+#: How much of a server's error message a provider quotes.
+MAX_MESSAGE_CHARS: Final = 200
+
+
+def scrub(value: object, key: Secret | None) -> str:
+    """``value`` as one short line for a message, with the API ``key`` (if it shows up) masked."""
+    text = " ".join(str(value).split())
+    revealed = key.reveal().strip() if key is not None else ""
+    if revealed:
+        text = text.replace(revealed, "***")
+    if len(text) > MAX_MESSAGE_CHARS:
+        text = text[: MAX_MESSAGE_CHARS - 1] + "…"
+    return text
+
+
 class ProviderError(SocError):
     """A provider could not produce a completion.
 
@@ -269,4 +287,5 @@ __all__ = [
     "Completion",
     "Provider",
     "ProviderError",
+    "scrub",
 ]

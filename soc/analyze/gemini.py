@@ -32,7 +32,7 @@ from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 
-from soc.analyze.base import AnalyzeConfig, Completion, ProviderError
+from soc.analyze.base import AnalyzeConfig, Completion, ProviderError, scrub
 from soc.analyze.retry import MAX_DELAY_SECONDS, Failure, next_wait, parse_retry_after, too_long
 from soc.config import Secret
 
@@ -54,8 +54,6 @@ _BLOCKED_FINISH: Final = frozenset(
     }
 )
 _RETRY_DELAY = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
-#: How much of a server's error message is quoted.
-_MAX_MESSAGE_CHARS: Final = 200
 
 
 def _transport_errors() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
@@ -264,15 +262,7 @@ class GeminiProvider:
         )
 
     def _scrub(self, value: object) -> str:
-        """``value`` as one short line, with the API key (if it shows up) masked."""
-        text = " ".join(str(value).split())
-        if self._key is not None:
-            key = self._key.reveal().strip()
-            if key:
-                text = text.replace(key, "***")
-        if len(text) > _MAX_MESSAGE_CHARS:
-            text = text[: _MAX_MESSAGE_CHARS - 1] + "…"
-        return text
+        return scrub(value, self._key)
 
 
 def _enum_name(value: object) -> str:

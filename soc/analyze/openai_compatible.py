@@ -29,7 +29,7 @@ from typing import Any, Final
 
 import httpx2
 
-from soc.analyze.base import AnalyzeConfig, Completion, ProviderError
+from soc.analyze.base import AnalyzeConfig, Completion, ProviderError, scrub
 from soc.analyze.retry import Failure, next_wait, parse_retry_after, too_long
 from soc.config import Secret
 
@@ -39,8 +39,6 @@ _log = logging.getLogger(__name__)
 SCHEMA_NAME: Final = "incident_report"
 #: Seed sent with every request: servers that honour it give the same reply to the same prompt.
 SEED: Final = 20250101
-#: How much of a server's error message is quoted.
-_MAX_MESSAGE_CHARS: Final = 200
 
 
 class ChatClient:
@@ -259,15 +257,7 @@ class ChatClient:
         )
 
     def _scrub(self, value: object) -> str:
-        """``value`` as one short line, with the API key (if it shows up) masked."""
-        text = " ".join(str(value).split())
-        if self._key is not None:
-            key = self._key.reveal().strip()
-            if key:
-                text = text.replace(key, "***")
-        if len(text) > _MAX_MESSAGE_CHARS:
-            text = text[: _MAX_MESSAGE_CHARS - 1] + "…"
-        return text
+        return scrub(value, self._key)
 
 
 def _json_or_none(response: httpx2.Response) -> Any:
