@@ -320,7 +320,13 @@ class ModelServer:
             with self._cond:
                 self.deaths.append(refused)
             return refused, False
-        proc = self._spawn()
+        try:
+            proc = self._spawn()
+        except OSError as exc:  # no interpreter, no file descriptors left…
+            refused = Death(time.monotonic(), 0, f"cannot start: {exc}", permanent=True)
+            with self._cond:
+                self.deaths.append(refused)
+            return refused, False
         started = time.monotonic()
         ready_at: float | None = None
         last_ok = started
@@ -381,6 +387,9 @@ class ModelServer:
                 env=env,
                 start_new_session=True,
             )
+        except OSError:
+            os.close(write_end)
+            raise
         finally:
             os.close(read_end)
         reader = threading.Thread(

@@ -362,3 +362,14 @@ def test_the_server_dies_with_its_parent(gemma_path: Path, tmp_path: Path) -> No
     finally:
         if parent.poll() is None:
             parent.kill()
+
+
+def test_a_server_that_cannot_be_spawned_says_why(gemma_path: Path, tmp_path: Path) -> None:
+    supervised = ModelServer(spec(gemma_path), python=str(tmp_path / "no-such-python"))
+    try:
+        why = supervised.wait_ready(10)
+        assert why is not None
+        assert why.startswith("the model server is down: cannot start: ")
+        assert "no-such-python" in why
+    finally:
+        supervised.close()
