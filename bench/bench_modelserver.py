@@ -9,8 +9,10 @@ requests (the same prompt, schema, seed and token limit, so the same tokens):
    HTTP on loopback to ``python -m soc.modelserver``).
 
 It prints the median latency of each and their ratio, the time from starting
-the supervisor to a server ready to answer, and the time from a SIGKILL of the
-server to a new one ready (the backoff's first second included).
+the supervisor to a server ready to answer, the server's resident memory after
+the requests (the mapped model file apart) against what the supervisor's memory
+check estimated, and the time from a SIGKILL of the server to a new one ready
+(the backoff's first second included).
 
 Run: ``python bench/bench_modelserver.py [--requests N] [--tokens N]``.
 """
@@ -33,6 +35,7 @@ if str(REPO) not in sys.path:
 
 from soc.analyze import AnalyzeConfig  # noqa: E402
 from soc.analyze.local import LocalProvider, bundled_model_path  # noqa: E402
+from soc.modelserver.gguf import model_memory  # noqa: E402
 from soc.modelserver.llama import EngineConfig, LlamaEngine  # noqa: E402
 
 SCHEMA: dict[str, Any] = {
@@ -85,6 +88,7 @@ def main() -> int:
         pid = server.pid
         if pid is None:
             raise SystemExit("no server process")
+        memory = _resident_mib(pid)
         killed = time.perf_counter()
         os.kill(pid, signal.SIGKILL)
         server.death_since(0.0)
@@ -95,6 +99,7 @@ def main() -> int:
         provider.close()
 
     inside, outside = statistics.median(in_process), statistics.median(served)
+    estimate = model_memory(model, n_ctx=config.local_n_ctx).total_bytes
     results = {
         "model": model.name,
         "requests": args.requests,
@@ -104,6 +109,8 @@ def main() -> int:
         "ratio": round(outside / inside, 3),
         "start_to_ready_s": round(start_s, 2),
         "sigkill_to_ready_s": round(restart_s, 2),
+        "server_resident_mib": memory,
+        "memory_check_estimate_mib": round(estimate / 2**20),
     }
     print(
         f"model server benchmark: {model.name}, {args.requests} requests a side, "
@@ -116,9 +123,24 @@ def main() -> int:
     )
     print(f"  supervisor start to a ready server: {start_s:.2f} s (process, imports, model load)")
     print(f"  SIGKILL to a new server ready:      {restart_s:.2f} s (1 s backoff included)")
+    print(
+        f"  server resident after the requests: {memory['VmRSS']} MiB ({memory['RssFile']} MiB "
+        f"of it the mapped model file, {memory['RssAnon']} MiB the rest); the memory check "
+        f"estimated {estimate / 2**20:.0f} MiB"
+    )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     return 0
+
+
+def _resident_mib(pid: int) -> dict[str, int]:
+    """VmRSS, RssFile and RssAnon of ``pid`` in MiB."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text(encoding="ascii").splitlines():
+        name, _, value = line.partition(":")
+        if name in ("VmRSS", "RssFile", "RssAnon"):
+            fields[name] = round(int(value.split()[0]) / 1024)
+    return fields
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ listen again on the same port.
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import socket
 import threading
@@ -59,12 +60,12 @@ class TrackingHandler(BaseHTTPRequestHandler):
         return split.path, parse_qs(split.query), headers, body
 
 
-class FakeService:
+class FakeService(abc.ABC):
     """A fake HTTP service's life cycle; subclasses give their :meth:`handler` class."""
 
+    @abc.abstractmethod
     def handler(self) -> type[TrackingHandler]:
         """The request handler class (its ``server_fake`` is set to this fake)."""
-        raise NotImplementedError
 
     def __init__(self) -> None:
         self.lock = threading.Lock()

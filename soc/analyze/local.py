@@ -222,6 +222,8 @@ class LocalProvider:
                 timeout=config.timeout_seconds + CLIENT_GRACE_SECONDS,
                 max_retries=0,  # a crash falls back at once; the server restarts meanwhile
                 backoff_seconds=config.backoff_seconds,
+                temperature=config.temperature,
+                max_tokens=config.max_output_tokens,
                 label="the local model server",
                 keep_alive=False,
                 explain=self._explain,
@@ -244,14 +246,7 @@ class LocalProvider:
         why = server.wait_ready(self.config.local_start_timeout_seconds)
         if why is not None:
             raise ProviderError("unavailable", why)
-        return client.complete(
-            model=self.model,
-            system=system,
-            user=user,
-            schema=schema,
-            temperature=self.config.temperature,
-            max_tokens=self.config.max_output_tokens,
-        )
+        return client.complete(self.model, system, user, schema)
 
     def close(self) -> None:
         """Stop the model server (a later call starts a new one)."""

@@ -60,6 +60,8 @@ class ChatClient:
         timeout: float,
         max_retries: int,
         backoff_seconds: float,
+        temperature: float,
+        max_tokens: int,
         label: str = "the OpenAI-compatible server",
         keep_alive: bool = True,
         explain: Callable[[float], str | None] | None = None,
@@ -69,22 +71,15 @@ class ChatClient:
         self.timeout = timeout
         self.max_retries = max_retries
         self.backoff_seconds = backoff_seconds
+        self.temperature = temperature
+        self.max_tokens = max_tokens
         self._key = api_key
         self._keep_alive = keep_alive
         self._explain = explain
         self._client: httpx2.Client | None = None
         self._lock = threading.Lock()
 
-    def complete(
-        self,
-        *,
-        model: str,
-        system: str,
-        user: str,
-        schema: Mapping[str, Any],
-        temperature: float,
-        max_tokens: int,
-    ) -> Completion:
+    def complete(self, model: str, system: str, user: str, schema: Mapping[str, Any]) -> Completion:
         """One JSON completion in ``schema``, retrying transient failures."""
         body: dict[str, Any] = {
             "model": model,
@@ -92,8 +87,8 @@ class ChatClient:
                 {"role": "system", "content": system},
                 {"role": "user", "content": user},
             ],
-            "temperature": temperature,
-            "max_tokens": max_tokens,
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
             "seed": SEED,
             "stream": False,
             "response_format": {
@@ -317,6 +312,8 @@ class OpenAICompatibleProvider:
             timeout=config.timeout_seconds,
             max_retries=config.max_retries,
             backoff_seconds=config.backoff_seconds,
+            temperature=config.temperature,
+            max_tokens=config.max_output_tokens,
             label=f"the OpenAI-compatible server at {config.openai_base_url}",
         )
         self._lock = threading.Lock()
@@ -337,14 +334,7 @@ class OpenAICompatibleProvider:
         reason = self.unavailable()
         if reason is not None:
             raise ProviderError("unavailable", reason)
-        return self._client.complete(
-            model=self._model(),
-            system=system,
-            user=user,
-            schema=schema,
-            temperature=self.config.temperature,
-            max_tokens=self.config.max_output_tokens,
-        )
+        return self._client.complete(self._model(), system, user, schema)
 
     def close(self) -> None:
         self._client.close()

@@ -24,6 +24,7 @@ import os
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any, Literal
 
 from fastapi import FastAPI, Request
@@ -207,7 +208,9 @@ def create_app(
     return app
 
 
-def load_in_background(engine: LlamaEngine, on_failure: Any) -> threading.Thread:
+def load_in_background(
+    engine: LlamaEngine, on_failure: Callable[[EngineError], None]
+) -> threading.Thread:
     """Load the model on a thread (``/health`` says ``loading`` meanwhile); ``on_failure(exc)``."""
 
     def load() -> None:

@@ -161,7 +161,7 @@ class ModelServer:
     @property
     def base_url(self) -> str:
         """The OpenAI-compatible endpoint (``http://127.0.0.1:PORT/v1``), stable across restarts."""
-        return f"http://127.0.0.1:{self.port}/v1"
+        return self._url(self.port)
 
     @property
     def pid(self) -> int | None:
@@ -202,10 +202,7 @@ class ModelServer:
                     return None
                 if self._state == "closed":
                     return "the model server was shut down"
-                if self._state == "backoff" and (
-                    self._permanent
-                    or self._retry_at - now > min(SHORT_BACKOFF_SECONDS, deadline - now)
-                ):
+                if self._down_beyond(now, min(SHORT_BACKOFF_SECONDS, deadline - now)):
                     return self._why_not(now)
                 if now >= deadline:
                     return (
@@ -220,9 +217,7 @@ class ModelServer:
             now = time.monotonic()
             if self._state == "closed":
                 return "the model server was shut down"
-            if self._state == "backoff" and (
-                self._permanent or self._retry_at - now > SHORT_BACKOFF_SECONDS
-            ):
+            if self._down_beyond(now, SHORT_BACKOFF_SECONDS):
                 return self._why_not(now)
             return None
 
@@ -252,7 +247,7 @@ class ModelServer:
                 "state": self._state,
                 "model": self.spec.model_id or self.spec.model_path.name,
                 "pid": proc.pid if proc is not None and self._death is None else None,
-                "url": f"http://127.0.0.1:{self._port}/v1" if self._port else None,
+                "url": self._url(self._port) if self._port else None,
                 "starts": self.starts,
                 "deaths": len(self.deaths),
                 "last_failure": None if last is None else last.why,
@@ -482,6 +477,10 @@ class ModelServer:
         finally:
             connection.close()
 
+    @staticmethod
+    def _url(port: int) -> str:
+        return f"http://127.0.0.1:{port}/v1"
+
     def _listening(self) -> socket.socket:
         if self._sock is None:
             raise RuntimeError("the model server was never started")
@@ -507,6 +506,11 @@ class ModelServer:
             "quantisation, a smaller local_n_ctx, or offload layers to a GPU "
             "(local_n_gpu_layers)"
         )
+
+    def _down_beyond(self, now: float, horizon: float) -> bool:
+        """Down, and not starting again within ``horizon`` seconds (or not at all: the
+        last failure would repeat). Call with the lock held."""
+        return self._state == "backoff" and (self._permanent or self._retry_at - now > horizon)
 
     def _why_not(self, now: float) -> str:
         wait = max(0.0, self._retry_at - now)

@@ -27,18 +27,9 @@ from soc.analyze.local import BUNDLED_MODEL_NAME, BUNDLED_PACKAGE, LocalProvider
 from soc.clock import SystemClock
 from soc.events import BRUTE_FORCE, Incident
 from tests.modelserver.ggufs import sparse_copy
+from tests.modelserver.test_llama import SCHEMA, SYSTEM, USER
 from tests.modelserver.test_supervisor import busy, in_background, wait_for
 
-SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "severity": {"type": "string", "enum": ["low", "medium", "high", "critical"]},
-        "summary": {"type": "string", "maxLength": 40},
-    },
-    "required": ["severity", "summary"],
-}
-SYSTEM = "You are a SOC analyst. Reply with JSON only."
-USER = "Incident: 500 failed SSH logins from 203.0.113.5 in 60 seconds against 20 users."
 T0 = 1_763_719_200.0
 
 

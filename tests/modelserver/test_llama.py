@@ -34,14 +34,9 @@ SCHEMA: dict[str, Any] = {
     },
     "required": ["severity", "summary"],
 }
-MESSAGES = [
-    {"role": "system", "content": "You are a SOC analyst. Reply with JSON only."},
-    {
-        "role": "user",
-        "content": "Incident: 500 failed SSH logins from 203.0.113.5 in 60 seconds "
-        "against 20 users.",
-    },
-]
+SYSTEM = "You are a SOC analyst. Reply with JSON only."
+USER = "Incident: 500 failed SSH logins from 203.0.113.5 in 60 seconds against 20 users."
+MESSAGES = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": USER}]
 
 #: A Gemma-style template that refuses a system role, as Gemma 1 and 2's own do.
 GEMMA_STYLE_TEMPLATE = (
