@@ -4,7 +4,7 @@ On the generated 1,000,000-line sshd auth.log (cached under ``.bench/``, shared
 with the other benchmarks):
 
 1. ``soc replay FILE --threshold T --analyst offline`` for several thresholds,
-   with batches (the default: incidents below high severity share one report per
+   with batches (the default: incidents below critical severity share one report per
    batch) and once without (``batch_below_severity = "low"``, one report per
    incident): incidents, reports written, batches, lines and events absorbed per
    report, and incidents left without a report (must be 0). The offline analyst

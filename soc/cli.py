@@ -104,6 +104,14 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--summary-json", metavar="PATH|-", help="write the summary as JSON")
     p.set_defaults(handler=_cmd_replay)
 
+    p = commands.add_parser(
+        "eval", help="precision and recall on generated, labelled traffic (legitimate and attacks)"
+    )
+    p.add_argument("--size", choices=("small", "full"), default="small", help="default: small")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(handler=_cmd_eval)
+
     p = commands.add_parser("run", help="follow the configured sources until SIGINT/SIGTERM")
     p.add_argument("--once", action="store_true", help="one pass over the sources, then exit")
     p.set_defaults(handler=_cmd_run)
@@ -297,9 +305,10 @@ def _analysing(
         return
     from soc.analyze.analyst import Analyst, build_providers
     from soc.analyze.worker import AnalysisWorker
+    from soc.detect.rules import actions_by_kind
 
     providers = build_providers(settings.analyze, settings.secrets)
-    analyst = Analyst(settings.analyze, providers, clock)
+    analyst = Analyst(settings.analyze, providers, clock, actions=actions_by_kind())
     analyst.start()  # a local model server loads while the logs are read
     # Live (background), a new incident gets its offline report at once, as in the app.
     worker = AnalysisWorker(store, analyst, clock, offline_first=background)
@@ -509,6 +518,25 @@ def _printable(text: str) -> str:
     # Attacker-written names and host names may hold control characters or terminal
     # escape sequences: repr() keeps them on one line and inert.
     return text if text.isprintable() else repr(text)
+
+
+# --- eval ----------------------------------------------------------------------
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from soc.evaluate import as_dict, render, run_evaluation
+
+    def progress(result: Any) -> None:
+        print(
+            f"  {result.name}: {result.lines:,} lines, {_plural(result.incidents, 'incident')}"
+            f" ({result.seconds_generate + result.seconds_pipeline:.1f} s)",
+            file=sys.stderr,
+        )
+
+    result = run_evaluation(args.size, args.seed, on_result=progress)
+    if args.json:
+        print(json.dumps(as_dict(result), indent=2, ensure_ascii=False))
+    else:
+        sys.stdout.write(render(result))
+    return 0
 
 
 # --- run -----------------------------------------------------------------------

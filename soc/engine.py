@@ -30,7 +30,7 @@ from soc.clock import Clock
 from soc.config import Settings, SourceSpec, build_dataclass
 from soc.detect import DetectConfig, Detector, DetectorStats, discover_host_addresses
 from soc.errors import ConfigError, SourceError, StoreError
-from soc.events import AUTH_SUCCESS, FAILURE, Event, Incident, Line, WindowStats
+from soc.events import AUTH_SUCCESS, Event, Incident, Line, WindowStats, failure_count
 from soc.export import enqueue_alert
 from soc.parse import make_parser
 from soc.parse.base import Parser, ParseStats, Skip
@@ -69,10 +69,11 @@ class Findings:
         address = event.key_address
         if address is None:
             return
-        if event.outcome == FAILURE:
-            self.failures_by_address[address] += event.count
+        failed = failure_count(event)  # attempts, each once (no echoes, no key offers)
+        if failed:
+            self.failures_by_address[address] += failed
             if event.user is not None:
-                self.targeted_users[event.user] += event.count
+                self.targeted_users[event.user] += failed
         elif event.kind == AUTH_SUCCESS:
             self.successes_by_address[address] += event.count
 

@@ -284,18 +284,6 @@ INCIDENT_KINDS: Final = (
     PORT_SCAN,
 )
 
-#: kind → (technique id, technique name) in MITRE ATT&CK Enterprise.
-TECHNIQUES: Final[dict[str, tuple[str, str]]] = {
-    BRUTE_FORCE: ("T1110.001", "Brute Force: Password Guessing"),
-    PASSWORD_SPRAY: ("T1110.003", "Brute Force: Password Spraying"),
-    SLOW_BRUTE_FORCE: ("T1110.001", "Brute Force: Password Guessing"),
-    DISTRIBUTED_BRUTE_FORCE: ("T1110.001", "Brute Force: Password Guessing"),
-    CREDENTIAL_COMPROMISE: ("T1078", "Valid Accounts"),
-    WEB_SCAN: ("T1595.003", "Active Scanning: Wordlist Scanning"),
-    WEB_AUTH_BRUTE_FORCE: ("T1110.001", "Brute Force: Password Guessing"),
-    PORT_SCAN: ("T1046", "Network Service Discovery"),
-}
-
 SEVERITIES: Final = ("low", "medium", "high", "critical")
 
 # --- what counts as a failure ----------------------------------------------------------
@@ -306,6 +294,12 @@ SSHD_PROGRAMS: Final = frozenset({"sshd", "sshd-session", "sshd-auth"})
 #: by one as ``Failed …`` lines (``Invalid user U from H`` comes before the
 #: ``Failed password for invalid user U`` lines of the same connection).
 ECHO_REASONS: Final = frozenset({"invalid user", "maximum authentication attempts exceeded"})
+#: ``Event.reason`` of sshd's ``Failed publickey`` for a valid user: a key an agent
+#: offered, not a guess (the connection's failure, if it never gets in, is reported
+#: where it ends: ``keys rejected``, see :mod:`soc.parse.sshd`).
+KEY_OFFER_REASON: Final = "failed publickey"
+#: Reasons of sshd failure lines that are no attempt of their own.
+_UNCOUNTED_REASONS: Final = ECHO_REASONS | {KEY_OFFER_REASON}
 
 
 def is_echo(event: Event) -> bool:
@@ -322,6 +316,15 @@ def is_echo(event: Event) -> bool:
     return event.reason in ECHO_REASONS and event.process_name in SSHD_PROGRAMS
 
 
+def is_key_offer(event: Event) -> bool:
+    """True when ``event`` is a key an ssh-agent offered for a valid user (no guess).
+
+    Agents offer their keys one by one; sshd logs ``Failed publickey`` for each key
+    before the one it accepts, on every login of anyone with several keys.
+    """
+    return event.reason == KEY_OFFER_REASON and event.process_name in SSHD_PROGRAMS
+
+
 #: Kinds that are never failures of something the source tried, whatever their outcome.
 NOT_ATTEMPTS: Final = frozenset({FIREWALL_DROP, ALERT})
 
@@ -330,9 +333,16 @@ def failure_count(event: Event) -> int:
     """How many failures ``event`` stands for: ``count``, or 0 (not a failure, an echo).
 
     Firewall drops and other tools' alerts are not failures of anything the
-    attacker tried, whatever outcome their format gives them.
+    attacker tried, whatever outcome their format gives them; nor are the lines
+    that repeat another's attempt (:func:`is_echo`) or a key an agent offered
+    (:func:`is_key_offer`).
     """
-    if event.outcome != FAILURE or event.kind in NOT_ATTEMPTS or is_echo(event):
+    if (
+        event.outcome != FAILURE
+        or event.kind in NOT_ATTEMPTS
+        or is_echo(event)
+        or is_key_offer(event)
+    ):
         return 0
     return event.count
 
@@ -344,7 +354,8 @@ def failure_counts(events: Iterable[Event]) -> list[int]:
         if e.outcome == FAILURE
         and e.kind not in NOT_ATTEMPTS
         and not (
-            e.process_name in SSHD_PROGRAMS and (e.dataset == "pam" or e.reason in ECHO_REASONS)
+            e.process_name in SSHD_PROGRAMS
+            and (e.dataset == "pam" or e.reason in _UNCOUNTED_REASONS)
         )
         else 0
         for e in events

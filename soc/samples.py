@@ -296,7 +296,8 @@ CAMPAIGNS: Final[tuple[Campaign, ...]] = (
     Campaign(
         "credential_compromise",
         "credential_compromise",
-        "password failures for deploy, then `Accepted password for deploy` from the same address",
+        "a burst of password guesses for deploy (a brute force), then `Accepted password for "
+        "deploy` from the same address",
         (_COMPROMISE_IP,),
         ("deploy",),
         _SSH_FILES,
@@ -1064,11 +1065,13 @@ def _ipv6_rotation(world: _World, sink: _SshSink, scale: float) -> None:
 
 
 def _credential_compromise(world: _World, sink: _SshSink, scale: float) -> None:
-    # failures, then a password that works, then a session
+    # a burst of guesses (a brute force: evidence of attack), then a password that
+    # works, then a session; typos before a login would be no compromise
     rng = world.rng("credential_compromise")
     t = START + 180 * 60
-    for _ in range(max(3, round(10 * scale))):
-        t = sink.attempts(rng, t, _COMPROMISE_IP, "deploy", 1, ending="closed") + rng.uniform(4, 15)
+    for _ in range(max(2, round(4 * scale))):
+        t = sink.attempts(rng, t, _COMPROMISE_IP, "deploy", 3, ending="closed", gap=1.2)
+        t += rng.uniform(1, 3)
     sink.attempts(rng, t, _COMPROMISE_IP, "deploy", 1, success="password", duration=1200)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -137,11 +138,17 @@ def test_replay_prints_findings_for_a_person(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     hostile = "<script>alert(1)</script>\x1b[31m"
-    line = f"Nov 21 10:00:01 web01 sshd[100]: Invalid user {hostile} from 203.0.113.9 port 1 ssh2"
-    (tmp_path / "auth.log").write_text(line + "\n", encoding="utf-8")
+    lines = [
+        f"Nov 21 10:00:01 web01 sshd[100]: Invalid user {hostile} from 203.0.113.9 port 1",
+        f"Nov 21 10:00:03 web01 sshd[100]: Failed password for invalid user {hostile} from"
+        " 203.0.113.9 port 1 ssh2",
+    ]
+    (tmp_path / "auth.log").write_text("\n".join(lines) + "\n", encoding="utf-8")
     assert main(["replay", str(tmp_path / "auth.log"), "--timezone", "UTC"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("1 lines, 1 events, 0 unparsed, 0 ignored\n")
+    assert out.startswith("2 lines, 2 events, 0 unparsed, 0 ignored\n")
+    # One attempt (the announcement and the failure are the same one).
+    assert re.search(r"203\.0\.113\.9 +1\n", out), out
     assert "203.0.113.9" in out
     assert "\x1b" not in out  # an attacker's escape sequence never reaches the terminal
     assert repr(hostile) in out

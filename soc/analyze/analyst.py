@@ -85,7 +85,7 @@ class _Form:
 
     system: str
     offline: Callable[[Mapping[str, Any]], str]
-    actions: Callable[[Mapping[str, Any]], list[str]]
+    actions: Callable[[Mapping[str, Any], Mapping[str, Sequence[str]]], list[str]]
     render: Callable[[Mapping[str, Any], Mapping[str, Any], Sequence[str]], str]
 
 
@@ -217,9 +217,15 @@ class Analyst:
         config: AnalyzeConfig,
         providers: Mapping[str, Provider],
         clock: Clock,
+        *,
+        actions: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         self.config = config
         self.providers = dict(providers)
+        #: Incident kind → recommended actions ("{block}": the addresses to block); the
+        #: detection rules own them (soc.detect.rules.actions_by_kind), the wiring hands
+        #: them over. A kind not listed gets the block only.
+        self.actions: Mapping[str, Sequence[str]] = dict(actions or {})
         self.clock = clock
         self.budget = Budget(config, clock)
         self.usage = Usage()
@@ -390,7 +396,13 @@ class Analyst:
             checked = validate_reply(completion.text, sheet)
             if checked.ok:
                 written = _written(
-                    form, sheet, checked.fields, provider.name, completion.model, spent
+                    form,
+                    sheet,
+                    checked.fields,
+                    provider.name,
+                    completion.model,
+                    spent,
+                    self.actions,
                 )
                 written.grounding_errors = list(errors_seen)
                 return written, ""
@@ -419,7 +431,7 @@ class Analyst:
         if not checked.ok:  # a bug in the offline analyst: say so loudly, still report
             _log.error("offline report failed its own checks: %s", checked.errors)
         fields = checked.fields or _fallback_fields(sheet)
-        report = _written(form, sheet, fields, "offline", "offline", spent)
+        report = _written(form, sheet, fields, "offline", "offline", spent, self.actions)
         report.grounded = checked.ok
         report.grounding_errors = list(errors_seen)
         report.fallback_reason = "; ".join(reasons) or None
@@ -467,9 +479,10 @@ def _written(
     provider: str,
     model: str,
     spent: _Spent,
+    playbook: Mapping[str, Sequence[str]],
 ) -> Report:
     """A grounded report from validated ``fields``, with the policy's actions and what it cost."""
-    actions = form.actions(sheet)
+    actions = form.actions(sheet, playbook)
     return Report(
         provider=provider,
         model=model,

@@ -81,7 +81,10 @@ class AnalyzeConfig:
     call each. They are gathered and reported together, one call per batch of
     up to ``batch_max_incidents``, written once the first of them has waited
     ``batch_wait_seconds``; each keeps its own facts-only (offline) report too.
-    ``"low"`` turns batching off: one call per incident.
+    ``"low"`` turns batching off: one call per incident. The default,
+    ``"critical"``, gives a call of its own only to what the analyst must answer
+    alone (a credential compromise); a loud bot that never got in (a brute force
+    of a thousand tries: ``high``) is reported with the rest of the background.
     """
 
     chain: list[str] = field(default_factory=lambda: ["local", "offline"])
@@ -109,7 +112,7 @@ class AnalyzeConfig:
     max_users: int = 20
     max_value_chars: int = 64
     evidence_lines: int = 5
-    batch_below_severity: str = "high"
+    batch_below_severity: str = "critical"
     batch_max_incidents: int = 500
     batch_wait_seconds: float = 300.0
 

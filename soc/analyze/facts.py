@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from soc.analyze.base import AnalyzeConfig
-from soc.events import SEVERITIES, TECHNIQUES, Incident, format_timestamp, is_ip_address
+from soc.events import SEVERITIES, Incident, format_timestamp, is_ip_address
 
 #: Marks where attacker-written data starts and ends in the prompt. Values can
 #: never contain these: ``<`` and ``>`` are escaped in every untrusted value.
@@ -201,8 +201,8 @@ def build_batch_sheet(incidents: Sequence[Incident], config: AnalyzeConfig) -> d
 
 
 def _technique_name(incident: Incident) -> str:
-    """The ATT&CK technique's name: the incident's, else its kind's."""
-    return incident.technique_name or TECHNIQUES.get(incident.kind, ("", ""))[1]
+    """The ATT&CK technique's name, as the detector's rule gave it."""
+    return incident.technique_name
 
 
 def _network(ip: str) -> str:

@@ -29,7 +29,6 @@ from typing import Any, Final
 
 from soc.events import (
     BRUTE_FORCE,
-    CREDENTIAL_COMPROMISE,
     DISTRIBUTED_BRUTE_FORCE,
     PASSWORD_SPRAY,
     PORT_SCAN,
@@ -244,9 +243,11 @@ def _leaves(value: Any) -> Iterable[Any]:
 # --- what to do: policy, not model output ----------------------------------------------
 
 
-def policy_actions(sheet: Mapping[str, Any]) -> list[str]:
+def policy_actions(sheet: Mapping[str, Any], playbook: Mapping[str, Sequence[str]]) -> list[str]:
     """The recommended actions for an incident, from its kind and validated facts only.
 
+    ``playbook`` maps incident kinds to their rule's actions (``{block}`` stands for
+    blocking the incident's addresses; :func:`soc.detect.rules.actions_by_kind`).
     Attacker-written values (user names, paths) never appear: a hostile user name
     cannot change what the analyst is told to do.
     """
@@ -256,63 +257,19 @@ def policy_actions(sheet: Mapping[str, Any]) -> list[str]:
     many = len(sources) > 3 or sheet.get("source_addresses_not_listed")
     who = "the source addresses listed" if many or not sources else ", ".join(sources)
     block = f"Block {who} at the firewall (fail2ban or ufw) for at least 24 hours."
-    actions: list[str] = []
-    if kind == CREDENTIAL_COMPROMISE:
-        actions += [
-            "Treat the account that logged in as compromised: disable it or reset its "
-            "credentials now, and end its sessions.",
-            f"{block}",
-            "Review what the account did after the login (shell history, sudo, new keys "
-            "in authorized_keys, cron jobs, new users) and look for persistence.",
-            "Require key-based SSH authentication or MFA for this account.",
-        ]
-    elif kind in (BRUTE_FORCE, SLOW_BRUTE_FORCE):
-        actions += [
-            block,
-            "Confirm that no login from these addresses succeeded (the incident would be a "
-            "compromise).",
-            "Disable SSH password authentication (PasswordAuthentication no) or add MFA.",
-        ]
-    elif kind == PASSWORD_SPRAY:
-        actions += [
-            block,
-            "Check that the targeted accounts exist only where needed and have strong, "
-            "unique passwords; disable unused ones.",
-            "Disable SSH password authentication or require MFA.",
-        ]
-    elif kind == DISTRIBUTED_BRUTE_FORCE:
-        actions += [
-            "Protect the targeted account(s): strong password or key-only login, MFA.",
-            "Rate-limit new SSH connections (MaxStartups, PerSourcePenalties, a firewall "
-            "rate limit); blocking single addresses will not stop a distributed attack.",
-            block,
-        ]
-    elif kind == WEB_AUTH_BRUTE_FORCE:
-        actions += [
-            block,
-            "Rate-limit the protected location (nginx limit_req) and check its accounts "
-            "for weak passwords.",
-        ]
-    elif kind == WEB_SCAN:
-        actions += [
-            block,
-            "Confirm that none of the probed paths exist or expose files (backups, .env, "
-            "admin panels) on this server.",
-        ]
-    elif kind == PORT_SCAN:
-        actions += [
-            block,
-            "Confirm that only intended services listen on the scanned ports.",
-        ]
-    else:
-        actions.append(block)
+    actions = [a.replace("{block}", block) for a in playbook.get(kind, ("{block}",))]
     if incident.get("still_active"):
         actions.append("Keep watching: the campaign was still active when this was written.")
     return actions
 
 
-def batch_policy_actions(sheet: Mapping[str, Any]) -> list[str]:
-    """The recommended actions for a batch of incidents, from its kinds and counts only."""
+def batch_policy_actions(
+    sheet: Mapping[str, Any], playbook: Mapping[str, Sequence[str]] | None = None
+) -> list[str]:
+    """The recommended actions for a batch of incidents, from its kinds and counts only.
+
+    (A batch's actions sum up its kinds; ``playbook``, the per-kind actions, is not used.)
+    """
     batch = sheet.get("batch", {})
     kinds = set(sheet.get("by_kind", {}))
     listed = len(sheet.get("most_active_sources", []))

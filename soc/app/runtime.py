@@ -25,6 +25,7 @@ from soc.analyze.analyst import Analyst, build_providers
 from soc.analyze.worker import AnalysisWorker
 from soc.clock import Clock, SystemClock
 from soc.config import Settings, SourceSpec, build_dataclass
+from soc.detect.rules import actions_by_kind
 from soc.engine import Engine, build_sources
 from soc.export.worker import ExportWorker, build_sinks
 from soc.store import SqlStore, open_store
@@ -76,7 +77,10 @@ class Runtime:
         self.analysis = AnalysisWorker(
             self.store,
             Analyst(
-                settings.analyze, build_providers(settings.analyze, settings.secrets), self.clock
+                settings.analyze,
+                build_providers(settings.analyze, settings.secrets),
+                self.clock,
+                actions=actions_by_kind(),
             ),
             self.clock,
             offline_first=True,  # reports within seconds; a model's replace them as they come

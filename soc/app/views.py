@@ -42,10 +42,13 @@ from soc.app.theme import (
 from soc.events import (
     AUTH_SUCCESS,
     BRUTE_FORCE,
+    CREDENTIAL_COMPROMISE,
     FALSE_POSITIVE,
     NEW,
+    PASSWORD_SPRAY,
     RESOLVED,
     SEVERITIES,
+    SLOW_BRUTE_FORCE,
     TRIAGED,
     WEB_REQUEST,
     Incident,
@@ -604,6 +607,10 @@ def _peak(store: SqlStore) -> sa.ColumnElement[Any]:
     return sa.cast(sa.func.coalesce(value, 0), sa.Integer)
 
 
+#: Incident kinds of login campaigns (the brute-force rule's family).
+LOGIN_KINDS: Final = (BRUTE_FORCE, SLOW_BRUTE_FORCE, PASSWORD_SPRAY, CREDENTIAL_COMPROMISE)
+
+
 def what_if(
     store: SqlStore,
     candidate: int,
@@ -655,7 +662,11 @@ def what_if(
             .where(
                 w.c.key_type == "ip",
                 k.c.kind.in_(list(failure_kinds)),
-                w.c.key.not_in(sa.select(i.c.key).where(is_bf).scalar_subquery()),
+                # A key with a login incident already (a spray, a compromise…) would
+                # only see that incident change, not a new one open.
+                w.c.key.not_in(
+                    sa.select(i.c.key).where(i.c.kind.in_(LOGIN_KINDS)).scalar_subquery()
+                ),
             )
             .group_by(w.c.id, w.c.key, w.c.failures)
             .subquery()

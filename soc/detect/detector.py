@@ -1,5 +1,12 @@
 """The detector: rules over micro-batches of events, campaigns kept as incidents.
 
+(Why this file is long: it is one state machine, the batch loop over source keys
+and targeted users, their campaigns, expiry and bounds, all sharing the same
+trackers and arrival positions. What stands on its own lives beside it: the rules
+(``soc/detect/rules/``), campaign state (``campaign.py``), logins and forgiveness
+(``logins.py``), sliding sums (``sums.py``), the rules' view of a batch
+(``view.py``) and incident snapshots (``snapshots.py``).)
+
 Each source key (an address; an IPv6 address's network; a host name) has one
 *tracker* per family of activity: ``auth`` (logins: sshd, PAM…), ``web`` (HTTP)
 and ``net`` (firewall drops). A tracker's *campaign* is its activity with no gap
@@ -28,227 +35,58 @@ import heapq
 import ipaddress
 import itertools
 import math
-from collections import OrderedDict, deque
-from collections.abc import Iterable, Sequence
-from typing import Any, Final, NamedTuple
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
 
+from soc.detect import rules as rule_registry
 from soc.detect.allow import AllowList
-from soc.detect.base import DetectConfig, DetectorStats, severity
+from soc.detect.arrays import first_per_unit, where
+from soc.detect.base import DetectConfig, DetectorStats
+from soc.detect.campaign import (
+    AUTH,
+    FAMILIES,
+    FAMILY_OF_KIND,
+    KEY_HOST,
+    KEY_IP,
+    KEY_IPV6_NET,
+    NET,
+    USERS_FAMILY,
+    WEB,
+    CampaignState,
+    Distinct,
+    Distributed,
+    Tracker,
+    UserTracker,
+)
+from soc.detect.logins import FirstLogin, Logins, near_miss, other_names
+from soc.detect.rules.base import Campaign, Rule
+from soc.detect.snapshots import snapshot, snapshot_distributed
+from soc.detect.sums import SlidingSums, Tail
+from soc.detect.view import Columns
 from soc.errors import ConfigError
 from soc.events import (
-    ACCESS_DENIED,
-    AUTH_FAILURE,
     AUTH_SUCCESS,
-    BRUTE_FORCE,
     CREDENTIAL_COMPROMISE,
     DISTRIBUTED_BRUTE_FORCE,
-    FIREWALL_DROP,
-    INVALID_USER,
-    PASSWORD_SPRAY,
-    PORT_SCAN,
-    PREAUTH,
     SLOW_BRUTE_FORCE,
-    TECHNIQUES,
-    WEB_AUTH_BRUTE_FORCE,
     WEB_AUTH_FAILURE,
     WEB_REQUEST,
-    WEB_SCAN,
     Event,
     Incident,
     failure_counts,
 )
 
-#: Families of activity a source key is tracked for, each with its own campaigns.
-AUTH, WEB, NET = 0, 1, 2
-FAMILIES: Final = ("auth", "web", "net")
-USERS_FAMILY: Final = "users"  # distributed attacks, tracked per targeted user
-FAMILY_OF_KIND: Final[dict[str, int]] = {
-    AUTH_FAILURE: AUTH,
-    INVALID_USER: AUTH,
-    ACCESS_DENIED: AUTH,
-    PREAUTH: AUTH,
-    AUTH_SUCCESS: AUTH,
-    WEB_REQUEST: WEB,
-    WEB_AUTH_FAILURE: WEB,
-    FIREWALL_DROP: NET,
-}
-KEY_IP, KEY_IPV6_NET, KEY_HOST, KEY_USER = "ip", "ipv6_64", "host", "user"
 _KEY_TYPES = (KEY_IP, KEY_IPV6_NET, KEY_HOST)
 
-#: Rules of each family, in the order their columns are computed.
-_RULES_BY_FAMILY: Final = (
-    (BRUTE_FORCE, SLOW_BRUTE_FORCE, PASSWORD_SPRAY, CREDENTIAL_COMPROMISE),
-    (WEB_AUTH_BRUTE_FORCE, WEB_SCAN),
-    (PORT_SCAN,),
-)
 _ALLOWED: Final = (True, "", 0, False)
 _MEMO_SIZE = 65_536
 _NEVER: Final = 2**62  # a batch position no event reaches
 
 AddressInfo = tuple[bool, str, int, bool]  # (allow-listed, key, key type index, is an IP)
-
-
-# --- campaign state ------------------------------------------------------------------------
-class _Distinct:
-    """Distinct values in first-seen order, tracked up to a cap; the rest counted."""
-
-    __slots__ = ("overflow", "values")
-
-    def __init__(self) -> None:
-        self.values: dict[Any, None] = {}
-        self.overflow = 0
-
-    def add(self, value: Any, cap: int) -> bool:
-        """Track ``value``; True when it is new and tracked."""
-        values = self.values
-        if value in values:
-            return False
-        if len(values) >= cap:
-            self.overflow += 1
-            return False
-        values[value] = None
-        return True
-
-    def first(self, n: int) -> list[Any]:
-        return list(itertools.islice(self.values, n))
-
-
-class _Evidence:
-    """Raw lines of a campaign: the first ``half`` and the latest ``size - half``."""
-
-    __slots__ = ("head", "half", "tail")
-
-    def __init__(self, size: int) -> None:
-        self.half = size // 2
-        self.head: list[str] = []
-        self.tail: deque[str] = deque(maxlen=size - self.half)
-
-    def extend(self, lines: Sequence[str]) -> None:
-        room = self.half - len(self.head)
-        if room > 0:
-            self.head.extend(lines[:room])
-            lines = lines[room:]
-        if lines and self.tail.maxlen:
-            self.tail.extend(lines)
-
-    def lines(self) -> list[str]:
-        return [*self.head, *self.tail]
-
-
-class _Campaign:
-    """One key's (or one targeted user's) activity with no gap longer than quiet_seconds."""
-
-    __slots__ = (
-        "closed_at",
-        "closed_reason",
-        "detector_key",
-        "events",
-        "evidence",
-        "failures",
-        "fired",
-        "first",
-        "last",
-        "last_t",
-        "linked",
-        "opened_at",
-        "peak",
-        "horizon_peak",
-        "sources",
-        "start",
-        "successes",
-        "users",
-        "values",
-    )
-
-    def __init__(self, start: float, evidence_lines: int) -> None:
-        self.start = start  # the tracker's clock at the first event: fixed, names the campaign
-        self.last_t = start
-        self.detector_key = ""
-        self.events = 0
-        self.failures = 0
-        self.successes = 0
-        self.first = math.inf
-        self.last = -math.inf
-        self.peak = 0  # most failures within window_seconds
-        self.horizon_peak = 0  # most failures within slow_horizon_seconds, earlier ones included
-        self.users = _Distinct()  # user names seen in the campaign
-        self.values = _Distinct()  # what the family's distinct rule counts
-        self.sources = _Distinct()  # source addresses (IPv6 networks, distributed attacks)
-        self.evidence = _Evidence(evidence_lines)
-        self.fired: dict[str, float] = {}  # rule → clock time it first fired
-        self.opened_at: float | None = None
-        self.linked: _Distributed | None = None
-        self.closed_reason: str | None = None
-        self.closed_at: float | None = None
-
-
-class _Tracker:
-    """One source key's state in one family: its clock, failure tail and campaign."""
-
-    __slots__ = ("campaign", "clock", "due", "family", "key", "key_type", "stream", "tail")
-
-    def __init__(self, family: int, key: str, key_type: str) -> None:
-        self.family = family
-        self.key = key
-        self.key_type = key_type
-        self.clock = math.nan
-        self.stream = ""  # the stream whose event time it goes quiet in (its latest)
-        self.due: int | None = None  # its entry in the detector's schedule, if any
-        # The latest failures' clock times and weights (what sliding counts look back on).
-        self.tail: tuple[np.ndarray, np.ndarray] | None = None
-        self.campaign: _Campaign | None = None
-
-
-class _UserTracker:
-    """One targeted user name's state for distributed detection."""
-
-    __slots__ = ("campaign", "clock", "due", "stream", "user")
-
-    def __init__(self, user: str) -> None:
-        self.user = user
-        self.clock = math.nan
-        self.stream = ""
-        self.due: int | None = None  # its entry in the detector's schedule, if any
-        self.campaign: _Campaign | None = None
-
-
-class _Distributed:
-    """A distributed incident: the campaigns of the users the same sources attack."""
-
-    __slots__ = (
-        "closed_at",
-        "closed_reason",
-        "detector_key",
-        "members",
-        "members_overflow",
-        "opened_at",
-    )
-
-    def __init__(self, detector_key: str, opened_at: float) -> None:
-        self.detector_key = detector_key
-        self.opened_at = opened_at
-        self.members: list[_Campaign] = []  # up to sample_size targeted users' campaigns
-        self.members_overflow = 0  # campaigns that joined past that (not in the facts)
-        self.closed_reason: str | None = None
-        self.closed_at: float | None = None
-
-    @property
-    def last_t(self) -> float:
-        return max(m.last_t for m in self.members)
-
-
-class _Times(NamedTuple):
-    """When an incident's campaign started, was seen, opened and closed."""
-
-    start: float
-    first: float
-    last: float
-    opened_at: float | None
-    closed_reason: str | None
-    closed_at: float | None
 
 
 # --- the detector ----------------------------------------------------------------------------
@@ -277,11 +115,30 @@ class Detector:
         self._threshold = cfg.threshold
         self._pending_threshold: int | None = None
         self._failure_kinds = frozenset(cfg.failure_kinds)
-        self._trackers: OrderedDict[tuple[int, str], _Tracker] = OrderedDict()
+        self._rules = rule_registry.rules()
+        self._params: dict[str, Any] = {r.name: r.params_from(cfg) for r in self._rules}
+        #: Rules evaluated per source key (the distributed rule is the users trackers').
+        self._key_rules: tuple[Rule, ...] = tuple(r for r in self._rules if r.hits is not None)
+        self._family_rules: dict[int, list[Rule]] = {
+            i: [r for r in self._key_rules if r.family == name] for i, name in enumerate(FAMILIES)
+        }
+        self._keeps: dict[int, Callable[[str], bool]] = {
+            FAMILIES.index(r.family): r.keeps for r in self._key_rules if r.keeps is not None
+        }
+        self._logins = Logins(
+            known_seconds=cfg.known_login_seconds,
+            forgive_seconds=cfg.forgive_seconds,
+            max_known=cfg.max_keys,
+        )
+        self._ordinal = 0  # events before the batch being processed (global positions)
+        self._techniques = rule_registry.techniques()
+        # Logins from the batch no rule of their key made a compromise (_botnet_logins).
+        self._unproven: list[tuple[Tracker, CampaignState, int, float]] = []
+        self._trackers: OrderedDict[tuple[int, str], Tracker] = OrderedDict()
         # The start (ms) of each key's latest campaign handed over: see _name.
         self._ended: OrderedDict[tuple[int, str], int] = OrderedDict()
-        self._users: OrderedDict[str, _UserTracker] = OrderedDict()
-        self._distributed: list[_Distributed] = []
+        self._users: OrderedDict[str, UserTracker] = OrderedDict()
+        self._distributed: list[Distributed] = []
         # Per stream, when to look at a tracker again: (event time, entry, is a source
         # key, its key), in that stream's event time.
         self._due: dict[str, list[tuple[float, int, bool, Any]]] = {}
@@ -334,8 +191,11 @@ class Detector:
                 candidates = self._detect_keys(columns, out)
                 if candidates is not None:
                     self._detect_users(candidates, out)
+                self._botnet_logins(out)
         finally:
             self._batch = ()
+            self._unproven = []
+            self._ordinal += len(events)
         now = self.watermarks.get(stream)
         if now is not None:
             # Campaigns the batch's event time left quiet close now.
@@ -385,6 +245,7 @@ class Detector:
                 self._close_distributed(incident, "end_of_input", last, out)
         self._trackers.clear()
         self._users.clear()
+        self._logins.clear()
         self._due.clear()
         return self._finish(out)
 
@@ -442,12 +303,20 @@ class Detector:
         succ = np.where(kind == AUTH_SUCCESS, count, 0)
         fail = np.where(auth, weight, np.where(net, count, fail))
         users = self._cut(np.array([e.user for e in pick], dtype=object))
-        value = _where(auth & (weight > 0), users)
+        value = where(auth & (weight > 0), users)
+        # Logins: sshd's and PAM's successes; an HTTP request with a user name let in.
+        login = succ
         web_paths = web & (kind == WEB_REQUEST)
         if web_paths.any():
-            failed_path = web & (kind == WEB_REQUEST) & (fail > 0)
+            failed_path = web_paths & (fail > 0)
             paths = self._cut(np.array([e.url_path for e in pick], dtype=object))
+            keeps = self._keeps.get(WEB)
+            if keeps is not None and failed_path.any():
+                failed_path &= self._kept(paths, keeps)
             value = np.where(failed_path, paths, value)
+            status = np.array([e.http_status or 0 for e in pick], dtype=np.int64)
+            let_in = web_paths & ~pd.isna(users) & (status >= 200) & (status < 400)
+            login = np.where(let_in, count, login)
         if net.any():
             ports = np.array([e.destination_port for e in pick], dtype=object)
             value = np.where(net, ports, value)
@@ -476,11 +345,12 @@ class Detector:
             "fam": fam,
             "key": key_of[codes],
             "ktype": ktype_of[codes],
-            "addr": _where(is_ip, addresses[codes]),
+            "addr": where(is_ip, addresses[codes]),
             "count": count,
             "weight": weight,
             "fail": fail,
             "succ": succ,
+            "login": login,
             "user": users,
             "value": value,
             "evidence": evidence,
@@ -494,6 +364,13 @@ class Detector:
         stats.detected_on += len(columns["seq"])
         return columns
 
+    def _kept(self, paths: np.ndarray, keeps: Callable[[str], bool]) -> np.ndarray:
+        """Which ``paths`` a family's rule counts (judged once per distinct path)."""
+        codes, names = pd.factorize(paths)
+        judged = np.array([keeps(str(name)) for name in names.tolist()] + [False], dtype=bool)
+        out: np.ndarray = judged[codes]
+        return out
+
     def _cut(self, values: np.ndarray) -> np.ndarray:
         """Attacker-controlled text with overlong values cut (checked once per distinct value)."""
         limit = self.config.max_value_length
@@ -505,7 +382,7 @@ class Detector:
         for i in long:
             names[i] = names[i][: limit - 1] + "…"
         self.stats.values_cut += int(np.isin(codes, long).sum())
-        return _where(codes >= 0, names[np.maximum(codes, 0)])
+        return where(codes >= 0, names[np.maximum(codes, 0)])
 
     def _address_info(self, address: str) -> AddressInfo:
         """Whether ``address`` is allow-listed, and the key it is tracked under."""
@@ -548,7 +425,7 @@ class Detector:
         group_starts = np.flatnonzero(first_in_group)
 
         # Trackers, their clocks and whether a campaign is going on.
-        trackers: list[_Tracker] = []
+        trackers: list[Tracker] = []
         clock = np.full(n_groups, np.nan)
         active = np.zeros(n_groups, dtype=bool)
         pre_fired = np.zeros(n_groups, dtype=bool)
@@ -558,7 +435,7 @@ class Detector:
             name = key_names[key_code]
             tracker = self._trackers.get((family, name))
             if tracker is None:
-                tracker = _Tracker(family, name, _KEY_TYPES[ktype_first[g]])
+                tracker = Tracker(family, name, _KEY_TYPES[ktype_first[g]])
                 self._trackers[(family, name)] = tracker
             trackers.append(tracker)
             clock[g] = tracker.clock
@@ -571,72 +448,97 @@ class Detector:
         n_units = len(unit_starts)
         unit_group = code[unit_starts]
         fam = s["fam"]
-        weight = s["weight"]
-
-        # Sliding sums of failures, each tracker's earlier failures in front.
-        sums = self._sliding_sums(trackers, code, t, weight)
-        hits: dict[str, np.ndarray] = {}
-        has_weight = weight > 0
         auth = fam == AUTH
-        web = fam == WEB
-        window = sums(cfg.window_seconds)
-        threshold = self._threshold
-        hits[BRUTE_FORCE] = auth & has_weight & (window >= threshold)
-        peak = np.where(has_weight, window, 0)
-        horizon_peak = np.zeros(m, dtype=peak.dtype)
-        if auth.any():
-            slow = sums(cfg.slow_horizon_seconds)
-            hits[SLOW_BRUTE_FORCE] = auth & has_weight & (slow >= cfg.slow_failures)
-            # Exact up to slow_failures whatever the batches (the trackers' tails
-            # keep at least that many), so counted up to it.
-            horizon_peak = np.where(auth & has_weight, np.minimum(slow, cfg.slow_failures), 0)
-            lookback = sums(cfg.compromise_lookback_seconds)
-            hits[CREDENTIAL_COMPROMISE] = (
-                auth & (s["succ"] > 0) & (lookback >= cfg.compromise_failures)
-            )
-        if web.any():
-            horizon = sums(cfg.web_auth_horizon_seconds)
-            hits[WEB_AUTH_BRUTE_FORCE] = (
-                web & has_weight & ((window >= threshold) | (horizon >= cfg.web_auth_failures))
-            )
+        users = s["user"]
+        logins = s["login"]
+
+        # Logins: a known user's failures weigh nothing, a first login forgives the typos
+        # before it (soc.detect.logins).
+        weight, first_logins = self._logins.apply(
+            trackers, code, t, users, s["weight"], logins, s["seq"] + self._ordinal
+        )
+        has_weight = weight > 0
+        value = s["value"]
+        if first_logins or not np.array_equal(weight, s["weight"]):
+            value = where(~auth | has_weight, value)
+        sums = self._sliding_sums(trackers, code, t, weight, users)
+        self._logins.forgive(sums, first_logins)
 
         # Campaigns: the tracker's own when it goes on, else new ones.
-        campaigns: list[_Campaign] = []
+        campaigns: list[CampaignState] = []
         for u in range(n_units):
             g = unit_group[u]
             tracker = trackers[g]
             ongoing = tracker.campaign
             if unit_new[u] or ongoing is None:
-                campaign = _Campaign(float(t[unit_starts[u]]), cfg.evidence_lines)
+                campaign = CampaignState(float(t[unit_starts[u]]), cfg.evidence_lines)
                 campaign.detector_key = self._name(tracker, campaign.start)
             else:
                 campaign = ongoing
             campaigns.append(campaign)
 
-        # Distinct values per campaign: users failed (auth), error paths (web), ports (net).
-        distinct, _ = self._distinct_counts(campaigns, units, unit_starts, s["value"], "values")
-        needed = np.array([cfg.spray_users, cfg.web_scan_paths, cfg.port_scan_ports])[fam]
-        reached = distinct >= needed
-        hits[PASSWORD_SPRAY] = auth & reached
-        hits[WEB_SCAN] = web & reached
-        hits[PORT_SCAN] = (fam == NET) & reached
-        self._distinct_counts(campaigns, units, unit_starts, s["user"], "users")
+        # Distinct values per campaign: users failed (auth), probed paths (web), ports (net);
+        # user names that logged in from the key since are no guesses.
+        distinct, new_value = self._distinct_counts(campaigns, units, unit_starts, value, "values")
+        distinct = distinct - self._forgiven_names(
+            campaigns, units, unit_starts, value, new_value, first_logins, auth
+        )
+        self._distinct_counts(campaigns, units, unit_starts, users, "users")
         ipv6 = s["ktype"] == _KEY_TYPES.index(KEY_IPV6_NET)
         if ipv6.any():
             self._distinct_counts(campaigns, units, unit_starts, s["addr"], "sources", ipv6)
 
-        first_hit = {rule: _first_per_unit(mask, units) for rule, mask in hits.items()}
+        # Every rule, in registry order (a rule may ask whether earlier ones held).
+        view = Columns(
+            fam=fam,
+            families=(AUTH, WEB, NET),
+            weight=weight,
+            logins=logins,
+            threshold=self._threshold,
+            window_seconds=cfg.window_seconds,
+            sums=sums,
+            distinct=distinct,
+            units=units,
+            fired_before=[{} if unit_new[u] else campaigns[u].fired for u in range(n_units)],
+            other_names=lambda horizon: other_names(
+                trackers,
+                code,
+                t,
+                users,
+                weight,
+                logins * auth,
+                horizon=horizon,
+                known_seconds=cfg.known_login_seconds,
+                cap=cfg.max_distinct,
+            ),
+        )
+        for rule in self._key_rules:
+            mask = rule.hits(view, self._params[rule.name])  # type: ignore[misc]
+            view.first_hits[rule.name] = first_per_unit(mask, units)
+        first_hit = view.first_hits
+        window = view.within(cfg.window_seconds)
+        peak = np.where(has_weight, window, 0)
+        horizon_peak = np.zeros(m, dtype=peak.dtype)
+        slow = self._params.get(SLOW_BRUTE_FORCE)
+        if slow is not None and auth.any():
+            # Exact up to slow_failures whatever the batches (the trackers' tails keep at
+            # least that many), so counted up to it.
+            horizon_peak = np.where(
+                auth & has_weight,
+                np.minimum(view.within(slow.slow_horizon_seconds), slow.slow_failures),
+                0,
+            )
 
         # Which failures come from a source that has not raised anything (distributed).
         escalation = np.full(n_units, m, dtype=np.int64)
         for u, campaign in enumerate(campaigns):
             if not unit_new[u] and campaign.fired:
                 escalation[u] = -1
-        for rule in (BRUTE_FORCE, SLOW_BRUTE_FORCE, PASSWORD_SPRAY, CREDENTIAL_COMPROMISE):
-            for u, j in first_hit.get(rule, {}).items():
+        for rule in self._family_rules[AUTH]:
+            for u, j in first_hit.get(rule.name, {}).items():
                 escalation[u] = min(escalation[u], j)
         position = np.arange(m)
-        candidate = auth & has_weight & ~pd.isna(s["value"]) & (position < escalation[units])
+        candidate = auth & has_weight & ~pd.isna(value) & (position < escalation[units])
         # For each source, its login campaigns over the batch: (from, raised), where
         # both are arrival positions in the batch (-1: before it; never: _NEVER).
         escalated: dict[str, list[tuple[int, int]]] = {}
@@ -653,6 +555,19 @@ class Detector:
             raised = int(escalation[u])
             spans.append((start, -1 if raised < 0 else int(seq[raised]) if raised < m else _NEVER))
 
+        # Logins no rule of their key made a compromise: one from a source of a
+        # distributed attack is one (checked once that attack is known: _botnet_logins).
+        if CREDENTIAL_COMPROMISE in self._params:
+            unproven = np.flatnonzero(auth & (logins > 0))
+            compromised = first_hit.get(CREDENTIAL_COMPROMISE, {})
+            for j in unproven.tolist():
+                u = int(units[j])
+                if u in compromised and compromised[u] <= j:
+                    continue
+                self._unproven.append(
+                    (trackers[int(code[j])], campaigns[u], int(seq[j]) + self._ordinal, float(t[j]))
+                )
+
         # Totals per campaign.
         events_sum = np.add.reduceat(s["count"], unit_starts)
         fail_sum = np.add.reduceat(s["fail"], unit_starts)
@@ -665,7 +580,7 @@ class Detector:
         last_t = t[unit_ends - 1]
         evidence = self._evidence_rows(s["evidence"], s["seq"], units, n_units)
 
-        touched: dict[int, tuple[_Tracker, _Campaign]] = {}
+        touched: dict[int, tuple[Tracker, CampaignState]] = {}
         for u in range(n_units):
             tracker = trackers[unit_group[u]]
             campaign = campaigns[u]
@@ -687,10 +602,10 @@ class Detector:
             if lines:
                 campaign.evidence.extend(lines)
             was_open = bool(campaign.fired)
-            for rule in _RULES_BY_FAMILY[tracker.family]:
-                hit = first_hit.get(rule, {}).get(u)
-                if hit is not None and rule not in campaign.fired:
-                    campaign.fired[rule] = float(t[hit])
+            for rule in self._family_rules[tracker.family]:
+                hit = first_hit.get(rule.name, {}).get(u)
+                if hit is not None and rule.name not in campaign.fired:
+                    campaign.fired[rule.name] = float(t[hit])
             if campaign.fired and not was_open:
                 campaign.opened_at = min(campaign.fired.values())
             if campaign.fired:
@@ -722,12 +637,59 @@ class Detector:
         return {
             "seq": s["seq"][pick],
             "ts": s["ts"][pick],
-            "user": s["value"][pick],
+            "user": value[pick],
             "source": s["key"][pick],
             "addr": s["addr"][pick],
             "weight": weight[pick],
             "evidence": s["evidence"][pick],
         }
+
+    def _forgiven_names(
+        self,
+        campaigns: list[CampaignState],
+        units: np.ndarray,
+        unit_starts: np.ndarray,
+        value: np.ndarray,
+        new_value: np.ndarray,
+        first_logins: Sequence[FirstLogin],
+        auth: np.ndarray,
+    ) -> np.ndarray:
+        """Per row: user names of its campaign's failures that logged in from the key since.
+
+        A name (or a near miss of it) counts as tried (password spray) until its
+        user logs in; the names forgiven before the batch are subtracted from every
+        row of their campaign.
+        """
+        m = len(units)
+        less = np.zeros(m + 1, dtype=np.int64)
+        for u, campaign in enumerate(campaigns):
+            if campaign.forgiven:
+                less[unit_starts[u]] += len(campaign.forgiven)
+                end = unit_starts[u + 1] if u + 1 < len(unit_starts) else m
+                less[end] -= len(campaign.forgiven)
+        if first_logins:
+            added = {(int(units[j]), value[j]): j for j in np.flatnonzero(new_value > 0).tolist()}
+            for login in first_logins:
+                j = login.row
+                if not auth[j]:
+                    continue
+                u = int(units[j])
+                campaign = campaigns[u]
+                # The user's name, and near misses of it (soc.detect.logins.near_miss).
+                typed = [
+                    name
+                    for name in campaign.values.values
+                    if name not in campaign.forgiven
+                    and near_miss(str(name), login.user)
+                    and added.get((u, name), -1) < j  # failed before this login
+                ]
+                if not typed:
+                    continue
+                campaign.forgiven.update(typed)
+                end = unit_starts[u + 1] if u + 1 < len(unit_starts) else m
+                less[j + 1] += len(typed)
+                less[end] -= len(typed)
+        return np.cumsum(less[:-1])
 
     def _clock_and_units(
         self,
@@ -761,44 +723,54 @@ class Detector:
         return t, units, unit_starts, new[unit_starts]
 
     def _sliding_sums(
-        self, trackers: list[_Tracker], code: np.ndarray, t: np.ndarray, weight: np.ndarray
-    ) -> _SlidingSums:
+        self,
+        trackers: list[Tracker],
+        code: np.ndarray,
+        t: np.ndarray,
+        weight: np.ndarray,
+        users: np.ndarray,
+    ) -> SlidingSums:
         parts_code = [code]
         parts_t = [t]
         parts_w = [weight]
+        parts_u = [users]
         tail_length = 0
         for g, tracker in enumerate(trackers):
             if tracker.tail is not None:
-                tail_t, tail_w = tracker.tail
+                tail_t, tail_w, tail_u = tracker.tail
                 parts_code.append(np.full(len(tail_t), g, dtype=code.dtype))
                 parts_t.append(tail_t)
                 parts_w.append(tail_w)
+                parts_u.append(tail_u)
                 tail_length += len(tail_t)
-        return _SlidingSums(
+        return SlidingSums(
             np.concatenate(parts_code),
             np.concatenate(parts_t),
             np.concatenate(parts_w),
+            np.concatenate(parts_u),
             len(code),
             tail_length,
-            self._longest_horizon(),
-            self._tail_size(),
-            self.config.window_seconds,
-            self.config.max_threshold,
+            longest=self._longest_horizon(),
+            tail_size=self._tail_size(),
+            window=self.config.window_seconds,
+            window_cap=self.config.max_threshold,
         )
 
     def _distinct_counts(
         self,
-        campaigns: list[_Campaign],
+        campaigns: list[CampaignState],
         units: np.ndarray,
         unit_starts: np.ndarray,
         values: np.ndarray,
         attribute: str,
         mask: np.ndarray | None = None,
+        positions: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Add each event's value to its campaign's distinct set.
 
         Returns the running distinct count at each event, and whether the event
-        added a new value.
+        added a new value. ``positions``: each event's global arrival position,
+        remembered with the values it adds.
         """
         cap = self.config.max_distinct
         present = ~pd.isna(values)
@@ -812,13 +784,14 @@ class Detector:
             pairs = units[rows] * len(names) + value_codes
             _, first_index = np.unique(pairs, return_index=True)
             firsts = rows[np.sort(first_index)]
-            sets: list[_Distinct] = [getattr(c, attribute) for c in campaigns]
+            sets: list[Distinct] = [getattr(c, attribute) for c in campaigns]
             base[:] = [len(c_set.values) for c_set in sets]
             before = sum(c_set.overflow for c_set in sets)
-            for j, u, v in zip(
-                firsts.tolist(), units[firsts].tolist(), values[firsts].tolist(), strict=True
+            at = [None] * len(firsts) if positions is None else positions[firsts].tolist()
+            for j, u, v, a in zip(
+                firsts.tolist(), units[firsts].tolist(), values[firsts].tolist(), at, strict=True
             ):
-                if sets[u].add(v, cap):
+                if sets[u].add(v, cap, a):
                     new[j] = 1
             self.stats.distinct_overflow += sum(c_set.overflow for c_set in sets) - before
         running = np.cumsum(new)
@@ -849,9 +822,7 @@ class Detector:
             out[u] = [line for line in lines if line is not None]
         return out
 
-    def _keep_tails(
-        self, trackers: list[_Tracker], tails: dict[int, tuple[np.ndarray, np.ndarray]]
-    ) -> None:
+    def _keep_tails(self, trackers: list[Tracker], tails: dict[int, Tail]) -> None:
         for g, tracker in enumerate(trackers):
             tracker.tail = tails.get(g)
 
@@ -868,13 +839,13 @@ class Detector:
         first_in_group[0] = True
         np.not_equal(code[1:], code[:-1], out=first_in_group[1:])
         group_starts = np.flatnonzero(first_in_group)
-        trackers: list[_UserTracker] = []
+        trackers: list[UserTracker] = []
         clock = np.full(len(user_names), np.nan)
         active = np.zeros(len(user_names), dtype=bool)
         for g, name in enumerate(user_names.tolist()):
             tracker = self._users.get(name)
             if tracker is None:
-                tracker = self._users[name] = _UserTracker(name)
+                tracker = self._users[name] = UserTracker(name)
             trackers.append(tracker)
             clock[g] = tracker.clock
             active[g] = tracker.campaign is not None
@@ -883,17 +854,19 @@ class Detector:
         )
         unit_group = code[unit_starts]
         n_units = len(unit_starts)
-        campaigns: list[_Campaign] = []
+        campaigns: list[CampaignState] = []
         for u in range(n_units):
             tracker = trackers[unit_group[u]]
             ongoing = tracker.campaign
             if unit_new[u] or ongoing is None:
-                campaign = _Campaign(float(t[unit_starts[u]]), cfg.evidence_lines)
+                campaign = CampaignState(float(t[unit_starts[u]]), cfg.evidence_lines)
                 campaign.users.add(tracker.user, 1)
             else:
                 campaign = ongoing
             campaigns.append(campaign)
-        distinct, new = self._distinct_counts(campaigns, units, unit_starts, s["source"], "values")
+        distinct, new = self._distinct_counts(
+            campaigns, units, unit_starts, s["source"], "values", positions=s["seq"] + self._ordinal
+        )
         fire_at = self._distributed_fires(campaigns, units, distinct, new, s["seq"])
         self._distinct_counts(campaigns, units, unit_starts, s["addr"], "sources")
         fail_sum = np.add.reduceat(s["weight"], unit_starts)
@@ -902,7 +875,7 @@ class Detector:
         unit_ends = np.append(unit_starts[1:], m)
         last_t = t[unit_ends - 1]
         evidence = self._evidence_rows(s["evidence"], s["seq"], units, n_units)
-        touched: dict[int, _Distributed] = {}
+        touched: dict[int, Distributed] = {}
         for u in range(n_units):
             tracker = trackers[unit_group[u]]
             campaign = campaigns[u]
@@ -927,7 +900,7 @@ class Detector:
             now = float(t[j])
             campaign.fired[DISTRIBUTED_BRUTE_FORCE] = now
             campaign.opened_at = now
-            incident = self._join(campaign, now, out)
+            incident = self._join(campaign, now, out, int(s["seq"][j]) + self._ordinal)
             touched[id(incident)] = incident
         group_ends = np.append(group_starts[1:], m)
         group_last_seq = s["seq"][group_ends - 1]
@@ -944,7 +917,7 @@ class Detector:
 
     def _distributed_fires(
         self,
-        campaigns: list[_Campaign],
+        campaigns: list[CampaignState],
         units: np.ndarray,
         distinct: np.ndarray,
         new: np.ndarray,
@@ -956,13 +929,13 @@ class Detector:
         incident of their own; at each point where it could fire, those are taken
         out as they stand at that point (a source counts only while it is quiet).
         """
-        needed = self.config.distributed_sources
+        needed = self._params[DISTRIBUTED_BRUTE_FORCE].distributed_sources
         reached = distinct >= needed
         if not reached.any():
             return {}
         # Where the count could newly hold: where it is first reached, and where a
         # source is added after that, in campaigns that have not fired yet.
-        first_reached = _first_per_unit(reached, units)
+        first_reached = first_per_unit(reached, units)
         at_first = np.zeros(len(units), dtype=bool)
         at_first[list(first_reached.values())] = True
         fired = np.array([bool(c.fired) for c in campaigns], dtype=bool)
@@ -984,35 +957,48 @@ class Detector:
                 and bool(tracker.campaign.fired)
             )
 
+        knows = self._logins.knows
         out: dict[int, int] = {}
         for j in checks.tolist():
             u = int(units[j])
             if u in out:
                 continue
             at = int(seq[j])
+            user = next(iter(campaigns[u].users.values))
             sources = itertools.islice(campaigns[u].values.values, int(distinct[j]))
-            if sum(1 for source in sources if not loud(source, at)) >= needed:
+            # A source the user logged in from is the user's own, not an attacker.
+            attackers = sum(
+                1
+                for source in sources
+                if not loud(source, at) and not knows(AUTH, source, user, at + self._ordinal)
+            )
+            if attackers >= needed:
                 out[u] = j
         return out
 
-    def _join(self, campaign: _Campaign, now: float, out: dict[str, Incident]) -> _Distributed:
+    def _join(
+        self, campaign: CampaignState, now: float, out: dict[str, Incident], position: int
+    ) -> Distributed:
         """The open distributed incident the campaign's sources attack, or a new one."""
         cfg = self.config
         for stale in [d for d in self._distributed if d.last_t + cfg.quiet_seconds < now]:
             self._close_distributed(stale, "quiet", stale.last_t + cfg.quiet_seconds, out)
+        share = self._params[DISTRIBUTED_BRUTE_FORCE].distributed_overlap
         mine = campaign.values.values
-        best: _Distributed | None = None
+        best: Distributed | None = None
         best_overlap = 0
         for incident in self._distributed:
             theirs: set[Any] = set()
             for member in incident.members:
                 theirs.update(member.values.values)
             overlap = sum(1 for source in mine if source in theirs)
-            if overlap >= cfg.distributed_overlap * len(mine) and overlap > best_overlap:
+            if overlap >= share * len(mine) and overlap > best_overlap:
                 best, best_overlap = incident, overlap
         if best is None:
             user = next(iter(campaign.users.values))
-            best = _Distributed(f"{USERS_FAMILY}:{user}:{round(campaign.start * 1000)}", now)
+            best = Distributed(
+                f"{USERS_FAMILY}:{user}:{round(campaign.start * 1000)}", now, position
+            )
             self._distributed.append(best)
             self._count_opened(DISTRIBUTED_BRUTE_FORCE)
         if len(best.members) < cfg.sample_size:
@@ -1023,197 +1009,67 @@ class Detector:
         return best
 
     # --- incidents ---------------------------------------------------------------------
-    def _kind(self, family: int, campaign: _Campaign) -> str:
-        """The incident kind of a campaign that fired, from what fired and its facts."""
-        fired = campaign.fired
-        if family == AUTH:
-            if CREDENTIAL_COMPROMISE in fired:
-                return CREDENTIAL_COMPROMISE
-            # Past max_distinct the untracked tries count as new names (a spray of
-            # millions of names must still read as a spray).
-            tried = len(campaign.values.values) + campaign.values.overflow
-            spray = PASSWORD_SPRAY in fired
-            if spray and campaign.failures <= self.config.spray_tries_per_user * tried:
-                return PASSWORD_SPRAY
-            if BRUTE_FORCE in fired:
-                return BRUTE_FORCE
-            if SLOW_BRUTE_FORCE in fired:
-                return SLOW_BRUTE_FORCE
-            return PASSWORD_SPRAY
-        if family == WEB:
-            return WEB_AUTH_BRUTE_FORCE if WEB_AUTH_BRUTE_FORCE in fired else WEB_SCAN
-        return PORT_SCAN
-
-    def _snapshot(self, tracker: _Tracker, campaign: _Campaign) -> Incident:
-        cfg = self.config
-        n = cfg.sample_size
-        kind = self._kind(tracker.family, campaign)
-        if tracker.key_type == KEY_IP:
-            source_ips = [tracker.key]
-        elif tracker.key_type == KEY_IPV6_NET:
-            source_ips = campaign.sources.first(n)
-        else:
-            source_ips = []
-        facts: dict[str, Any] = {
-            "family": FAMILIES[tracker.family],
-            "key_type": tracker.key_type,
-            # In time order, as if the events had come one by one.
-            "rules": dict(sorted(campaign.fired.items(), key=lambda kv: (kv[1], kv[0]))),
-            # Exact up to max_threshold (the most a tracker keeps per window).
-            "peak_failures_in_window": campaign.peak,
-            "window_seconds": cfg.window_seconds,
-        }
-        if tracker.key_type == KEY_IPV6_NET:
-            facts["distinct_sources"] = len(campaign.sources.values)
-        if tracker.key_type == KEY_HOST:
-            facts["source_address"] = tracker.key
-        if tracker.family == AUTH:
-            facts["distinct_failed_users"] = len(campaign.values.values)
-            # What the slow rule counts: this key's failures within the horizon,
-            # those of its earlier (closed) campaigns included, up to slow_failures.
-            facts["peak_failures_in_horizon"] = campaign.horizon_peak
-            facts["horizon_seconds"] = cfg.slow_horizon_seconds
-        elif tracker.family == WEB:
-            facts["distinct_paths"] = len(campaign.values.values)
-            facts["paths"] = campaign.values.first(n)
-        else:
-            facts["distinct_ports"] = len(campaign.values.values)
-            facts["ports"] = [int(p) for p in campaign.values.first(n)]
-        overflow = campaign.values.overflow + campaign.users.overflow + campaign.sources.overflow
-        if overflow:
-            facts["distinct_overflow"] = overflow
-        distinct_users = len(campaign.users.values)
-        return self._incident(
-            _Times(
-                campaign.start,
-                campaign.first,
-                campaign.last,
-                campaign.opened_at,
-                campaign.closed_reason,
-                campaign.closed_at,
-            ),
-            detector_key=campaign.detector_key,
-            key=tracker.key,
-            kind=kind,
-            source_ips=source_ips,
-            users=campaign.users.first(n),
-            distinct_users=distinct_users,
+    def _kind(self, family: int, campaign: CampaignState) -> str:
+        """The kind of a campaign that fired: the first rule, by precedence, that claims it."""
+        fired = sorted(
+            (r for r in self._family_rules[family] if r.name in campaign.fired),
+            key=lambda r: r.precedence,
+        )
+        # Past max_distinct the untracked tries count as new names (a spray of millions of
+        # names must still read as a spray).
+        facts = Campaign(
             failures=campaign.failures,
-            successes=campaign.successes,
-            events=campaign.events,
-            breadth=distinct_users if tracker.family != NET else 0,
-            evidence=campaign.evidence.lines(),
-            facts=facts,
+            tried=len(campaign.values.values) + campaign.values.overflow,
         )
+        for rule in fired:
+            if rule.claims is None or rule.claims(facts, self._params[rule.name]):
+                return rule.name
+        return fired[0].name
 
-    def _snapshot_distributed(self, incident: _Distributed) -> Incident:
-        cfg = self.config
-        n = cfg.sample_size
-        users: dict[str, None] = {}
-        sources: dict[Any, None] = {}
-        addresses: dict[str, None] = {}
-        failures = 0
-        first, last = math.inf, -math.inf
-        lines: list[str] = []
-        overflow = 0
-        for member in incident.members:
-            users.update(member.users.values)
-            sources.update(member.values.values)
-            addresses.update(member.sources.values)
-            failures += member.failures
-            first = min(first, member.first)
-            last = max(last, member.last)
-            lines.extend(member.evidence.lines())
-            overflow += member.values.overflow + member.sources.overflow
-        size = cfg.evidence_lines
-        if len(lines) > size:
-            lines = lines[: size // 2] + lines[len(lines) - (size - size // 2) :] if size else []
-        lead = incident.members[0]
-        facts: dict[str, Any] = {
-            "family": USERS_FAMILY,
-            "key_type": KEY_USER,
-            "rules": {DISTRIBUTED_BRUTE_FORCE: incident.opened_at},
-            "distinct_sources": len(sources),
-            "sources": sorted(map(str, sources))[:n],
-        }
-        if overflow:
-            facts["distinct_overflow"] = overflow
-        if incident.members_overflow:
-            facts["users_overflow"] = incident.members_overflow
-        return self._incident(
-            _Times(
-                lead.start,
-                first,
-                last,
-                incident.opened_at,
-                incident.closed_reason,
-                incident.closed_at,
-            ),
-            detector_key=incident.detector_key,
-            key=next(iter(lead.users.values)),
-            kind=DISTRIBUTED_BRUTE_FORCE,
-            source_ips=sorted(addresses)[:n],
-            users=list(users)[:n],
-            distinct_users=len(users),
-            failures=failures,
-            successes=0,
-            events=failures,
-            breadth=len(sources),
-            evidence=lines,
-            facts=facts,
-        )
+    def _botnet_logins(self, out: dict[str, Incident]) -> None:
+        """A login from a source of an open distributed attack is a compromise.
 
-    def _incident(
-        self,
-        times: _Times,
-        *,
-        detector_key: str,
-        key: str,
-        kind: str,
-        source_ips: list[str],
-        users: list[str],
-        distinct_users: int,
-        failures: int,
-        successes: int,
-        events: int,
-        breadth: int,
-        evidence: list[str],
-        facts: dict[str, Any],
-    ) -> Incident:
-        technique, technique_name = TECHNIQUES[kind]
-        facts["campaign_start"] = times.start
-        if times.closed_reason is not None:
-            facts["closed_reason"] = times.closed_reason
-            facts["closed_at"] = times.closed_at
-        return Incident(
-            key=key,
+        Checked after the batch's users are tracked, in arrival order: the attack must
+        have been raised, and the source counted in it, before the login.
+        """
+        if not self._unproven or not self._distributed or CREDENTIAL_COMPROMISE not in self._params:
+            return
+        for tracker, campaign, position, when in self._unproven:
+            if CREDENTIAL_COMPROMISE in campaign.fired or tracker.campaign is not campaign:
+                continue
+            for incident in self._distributed:
+                if incident.opened_position > position:
+                    continue
+                counted = (member.values.values.get(tracker.key) for member in incident.members)
+                if not any(at is not None and at <= position for at in counted):
+                    continue
+                was_open = bool(campaign.fired)
+                campaign.fired[CREDENTIAL_COMPROMISE] = when
+                campaign.botnet = incident.detector_key
+                if not was_open:
+                    campaign.opened_at = when
+                    self._count_opened(CREDENTIAL_COMPROMISE)
+                out[campaign.detector_key] = self._snapshot(tracker, campaign)
+                break
+
+    def _snapshot(self, tracker: Tracker, campaign: CampaignState) -> Incident:
+        kind = self._kind(tracker.family, campaign)
+        slow = self._params.get(SLOW_BRUTE_FORCE)
+        return snapshot(
+            tracker,
+            campaign,
             kind=kind,
-            first_seen=times.first,
-            last_seen=times.last,
-            source_ips=source_ips,
-            users=users,
-            distinct_users=distinct_users,
-            failures=failures,
-            successes=successes,
-            events=events,
-            severity=severity(
-                kind,
-                failures=failures,
-                breadth=breadth,
-                successes=successes,
-                config=self.config,
-            ),
-            technique=technique,
-            technique_name=technique_name,
-            evidence=evidence,
-            facts=facts,
-            opened_at=times.opened_at,
-            updated_at=times.last,
-            closed=times.closed_reason is not None,
-            detector_key=detector_key,
+            config=self.config,
+            technique=self._techniques[kind],
+            slow_horizon=None if slow is None else slow.slow_horizon_seconds,
         )
 
-    def _name(self, tracker: _Tracker, start: float) -> str:
+    def _snapshot_distributed(self, incident: Distributed) -> Incident:
+        return snapshot_distributed(
+            incident, config=self.config, technique=self._techniques[DISTRIBUTED_BRUTE_FORCE]
+        )
+
+    def _name(self, tracker: Tracker, start: float) -> str:
         """The detector key of a campaign: family, key and start (milliseconds).
 
         A key forgotten and seen again with older lines (a replay of another file)
@@ -1226,7 +1082,7 @@ class Detector:
             millis = ended + 1
         return f"{FAMILIES[tracker.family]}:{tracker.key}:{millis}"
 
-    def _close(self, tracker: _Tracker, reason: str, at: float, out: dict[str, Incident]) -> None:
+    def _close(self, tracker: Tracker, reason: str, at: float, out: dict[str, Incident]) -> None:
         """End the tracker's campaign; an incident it raised is handed over closed."""
         campaign = tracker.campaign
         tracker.campaign = None
@@ -1243,7 +1099,7 @@ class Detector:
         self.stats.incidents_closed += 1
 
     def _close_distributed(
-        self, incident: _Distributed, reason: str, at: float, out: dict[str, Incident]
+        self, incident: Distributed, reason: str, at: float, out: dict[str, Incident]
     ) -> None:
         incident.closed_reason = reason
         incident.closed_at = at
@@ -1267,13 +1123,13 @@ class Detector:
             self._users.popitem(last=False)
             self.stats.evicted_users += 1
 
-    def _schedule(self, when: float, tracker: _Tracker | _UserTracker) -> None:
+    def _schedule(self, when: float, tracker: Tracker | UserTracker) -> None:
         """Look at ``tracker`` again when its stream reaches ``when`` (one entry each)."""
         entry = next(self._tiebreak)
         tracker.due = entry
-        target = (tracker.family, tracker.key) if isinstance(tracker, _Tracker) else tracker.user
+        target = (tracker.family, tracker.key) if isinstance(tracker, Tracker) else tracker.user
         due = self._due.setdefault(tracker.stream, [])
-        heapq.heappush(due, (when, entry, isinstance(tracker, _Tracker), target))
+        heapq.heappush(due, (when, entry, isinstance(tracker, Tracker), target))
 
     def _expire(self, stream: str, now: float, out: dict[str, Incident]) -> None:
         """Close campaigns quiet at ``now`` in ``stream``; forget trackers past every horizon."""
@@ -1286,7 +1142,7 @@ class Detector:
             if tracker is None or tracker.due != entry:
                 continue  # forgotten or evicted since
             tracker.due = None
-            if isinstance(tracker, _Tracker) and tracker.campaign is not None:
+            if isinstance(tracker, Tracker) and tracker.campaign is not None:
                 if tracker.clock + quiet > now:
                     self._schedule(tracker.clock + quiet, tracker)
                     continue
@@ -1302,19 +1158,12 @@ class Detector:
         return max(self.config.quiet_seconds, self._longest_horizon())
 
     def _longest_horizon(self) -> float:
-        cfg = self.config
-        return max(
-            cfg.window_seconds,
-            cfg.slow_horizon_seconds,
-            cfg.compromise_lookback_seconds,
-            cfg.web_auth_horizon_seconds,
-        )
+        spans: list[float] = [h for params in self._params.values() for h in params.horizons()]
+        return max([self.config.window_seconds, *spans])
 
     def _tail_size(self) -> int:
-        cfg = self.config
-        return max(
-            self._threshold, cfg.slow_failures, cfg.compromise_failures, cfg.web_auth_failures
-        )
+        counts: list[int] = [c for params in self._params.values() for c in params.counts()]
+        return max([self._threshold, *counts])
 
     def _count_opened(self, kind: str) -> None:
         self.stats.incidents_opened += 1
@@ -1328,97 +1177,6 @@ class Detector:
             1 for t in self._trackers.values() if t.campaign is not None and t.campaign.fired
         ) + len(self._distributed)
         return sorted(out.values(), key=lambda i: (i.first_seen, i.detector_key))
-
-
-class _SlidingSums:
-    """Failures within a horizon before each event, each tracker's tail in front.
-
-    The batch's events (sorted by tracker, clock times ascending within each)
-    and every tracker's earlier failures are laid out on one axis, tracker after
-    tracker, so that one ``searchsorted`` finds every window's start at once.
-    """
-
-    def __init__(
-        self,
-        code: np.ndarray,
-        t: np.ndarray,
-        weight: np.ndarray,
-        batch_length: int,
-        tail_length: int,
-        longest: float,
-        tail_size: int,
-        window: float,
-        window_cap: int,
-    ) -> None:
-        is_batch = np.zeros(len(code), dtype=np.int8)
-        is_batch[:batch_length] = 1
-        if tail_length:
-            # Tails first within each tracker, then the batch in its own order.
-            order = np.lexsort((is_batch, code))
-            code, t, weight, is_batch = code[order], t[order], weight[order], is_batch[order]
-            self.batch_at = np.flatnonzero(is_batch)
-        else:
-            self.batch_at = np.arange(batch_length)
-        self.code = code
-        self.t = t
-        self.weight = weight
-        self.cum = np.concatenate(([0], np.cumsum(weight)))
-        base = float(np.min(t)) if len(t) else 0.0
-        spread = (float(np.max(t)) - base) if len(t) else 0.0
-        # Trackers laid end to end, each further along than any horizon reaches back.
-        self.axis = (t - base) + code.astype(float) * (spread + longest + 1.0)
-        self.tail_size = tail_size
-        self.longest = longest
-        self.window = window
-        self.window_cap = window_cap
-
-    def __call__(self, horizon: float) -> np.ndarray:
-        """For each batch event, the failures within ``(t - horizon, t]`` up to it."""
-        at = self.batch_at
-        start = np.searchsorted(self.axis, self.axis[at] - horizon, side="right")
-        return self.cum[at + 1] - self.cum[start]
-
-    def tails(self) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-        """Each tracker's failures later sums may look back on.
-
-        The latest ``tail_size`` (enough to tell whether any count threshold is
-        reached) and every one within ``window`` of the latest, up to
-        ``window_cap`` (so the peak per window is exact up to that), all within
-        the longest horizon.
-        """
-        rows = np.flatnonzero(self.weight > 0)
-        if not len(rows):
-            return {}
-        codes = self.code[rows]
-        axis = self.axis[rows]
-        out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        change = np.flatnonzero(np.diff(codes)) + 1
-        starts = np.concatenate(([0], change))
-        ends = np.concatenate((change, [len(rows)]))
-        in_window = np.searchsorted(axis, axis[ends - 1] - self.window, side="right")
-        for lo, hi, w in zip(starts.tolist(), ends.tolist(), in_window.tolist(), strict=True):
-            first = min(max(lo, hi - self.tail_size), max(w, hi - self.window_cap))
-            picked = rows[first:hi]
-            times = self.t[picked]
-            recent = times > times[-1] - self.longest
-            out[int(codes[lo])] = (times[recent].copy(), self.weight[picked][recent].copy())
-        return out
-
-
-def _first_per_unit(mask: np.ndarray, units: np.ndarray) -> dict[int, int]:
-    """For each unit where ``mask`` holds somewhere, the first such position."""
-    positions = np.flatnonzero(mask)
-    if not len(positions):
-        return {}
-    found, index = np.unique(units[positions], return_index=True)
-    return dict(zip(found.tolist(), positions[index].tolist(), strict=True))
-
-
-def _where(mask: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """``values`` where ``mask`` holds, else None (object arrays)."""
-    out = np.array(values, dtype=object)
-    out[~mask] = None
-    return out
 
 
 __all__ = ["FAMILIES", "FAMILY_OF_KIND", "USERS_FAMILY", "Detector"]

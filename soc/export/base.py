@@ -27,7 +27,6 @@ from soc.events import (
     PASSWORD_SPRAY,
     PORT_SCAN,
     SLOW_BRUTE_FORCE,
-    TECHNIQUES,
     WEB_AUTH_BRUTE_FORCE,
     WEB_SCAN,
     Incident,
@@ -284,11 +283,10 @@ def to_ecs_alert(
         incident.kind,
         (incident.kind.replace("_", " ").capitalize(), "", ["intrusion_detection"], ["info"]),
     )
-    default_technique = TECHNIQUES.get(incident.kind, ("", ""))
-    technique_id = incident.technique or default_technique[0]
-    technique_name = incident.technique_name or (
-        default_technique[1] if technique_id == default_technique[0] else ""
-    )
+    # The detector's rule names the technique (soc.detect.rules); an incident without
+    # one (another tool's) has none.
+    technique_id = incident.technique
+    technique_name = incident.technique_name if technique_id else ""
     threat = _threat(technique_id, technique_name)
     ips = _valid_ips(incident.source_ips)
     ip_count = _count_valid_ips(incident.source_ips)

@@ -51,6 +51,15 @@ Too many authentication failures``, ``account is locked``, kex errors) get the
 address of their connection; when it is not known yet the failure waits for the
 connection's closing line (``awaiting_address``) and is reported there. A success
 forgets the connection; an ``Accepted`` line is never a failure.
+
+Key offers are not guesses: an ssh-agent offers its keys one by one and sshd logs
+``Failed publickey`` for each key before the one it accepts. Those lines stay
+``auth_failure`` events (ECS truth) but count as no attempt
+(:func:`soc.events.is_key_offer`). A connection that only offered keys for a valid
+user and ends without a success is one failed attempt, reported on the line that
+ends it (``Connection closed by authenticating user …``, ``Received disconnect``,
+``maximum authentication attempts exceeded``) with reason ``keys rejected`` (as
+fail2ban's stateful filter counts it at ``Too many authentication failures``).
 """
 
 from __future__ import annotations
@@ -305,6 +314,8 @@ _METHOD_PATTERN: Final = {
 }
 
 _REASONS: Final = {method: f"failed {method}" for method in _METHOD_PATTERN}
+#: Reason of the failure a connection that only offered keys, and never got in, stands for.
+KEYS_REJECTED: Final = "keys rejected"
 _CLOSED_REASONS: Final = {
     None: "closed before authentication",
     "invalid": "closed before authentication (invalid user)",
@@ -374,6 +385,7 @@ class SshdMessages:
         "_fallback",
         "_handlers",
         "_memo",
+        "_offered",
         "_seen",
         "_stateful",
         "_waiting",
@@ -394,6 +406,8 @@ class SshdMessages:
         # Per connection (sshd PID): its address, and a failure waiting for it.
         self._seen: dict[int, _Seen] = {}
         self._waiting: dict[int, _Waiting] = {}
+        # Connections whose only failures so far are key offers: hostname and user.
+        self._offered: dict[int, tuple[str | None, str | None]] = {}
         self.pattern: str | None = None
         invalid = self._invalid_user
         self._handlers: dict[str, Handler] = {
@@ -567,7 +581,54 @@ class SshdMessages:
         if pid is None or not self._stateful:
             return None
         self._seen.pop(pid, None)
+        if self._offered:
+            self._offered.pop(pid, None)
         return self._forget_waiting(hostname, pid) if self._waiting else None
+
+    def _note_failure(self, hostname: str | None, pid: int, method: str, user: str | None) -> None:
+        """Track whether connection ``pid`` has offered keys only (see the module doc)."""
+        offered = self._offered
+        if method == "publickey":
+            if pid not in offered:
+                offered[pid] = (hostname, user)
+                if len(offered) > MAX_CONNECTIONS:
+                    _trim(offered)
+        elif offered:
+            offered.pop(pid, None)
+
+    def _keys_rejected(
+        self,
+        hostname: str | None,
+        pid: int | None,
+        address: str,
+        port: str | None,
+        user: str | None,
+        timestamp: float | None,
+        program: str,
+        line_no: int | None,
+        raw: str | None,
+    ) -> Event | None:
+        """The failed attempt of a connection that offered only keys, ended by this line."""
+        if pid is None or not self._offered:
+            return None
+        offered = self._offered.pop(pid, None)
+        if offered is None or offered[0] != hostname:
+            return None
+        return self._event(
+            AUTH_FAILURE,
+            FAILURE,
+            ACTION_LOGIN,
+            address,
+            port,
+            user if user is not None else offered[1],
+            KEYS_REJECTED,
+            timestamp,
+            hostname,
+            program,
+            pid,
+            line_no,
+            raw,
+        )
 
     def _forget_waiting(self, hostname: str | None, pid: int) -> _Pending | None:
         waiting = self._waiting.pop(pid, None)
@@ -740,6 +801,7 @@ class SshdMessages:
             seen[pid] = (hostname, address, port)
             if len(seen) > MAX_CONNECTIONS:
                 _trim(seen)
+            self._note_failure(hostname, pid, "" if kind == INVALID_USER else method, user)
         ip, name = self._memo.get(address) or self._addresses.split(address)
         return Event(
             timestamp,
@@ -777,7 +839,8 @@ class SshdMessages:
         per-connection bookkeeping inlined and everything it needs bound to locals.
         """
         memo, split = self._memo, self._addresses.split
-        seen, waiting = self._seen, self._waiting
+        seen, waiting, offered = self._seen, self._waiting, self._offered
+        note, keys_rejected = self._note_failure, self._keys_rejected
         stateful = self._stateful
         reasons, invalid_reasons, method_patterns = _REASONS, _INVALID_REASONS, _METHOD_PATTERN
         closed_reasons = _CLOSED_REASONS
@@ -800,6 +863,8 @@ class SshdMessages:
                 seen[pid] = (hostname, address, port_text)
                 if len(seen) > MAX_CONNECTIONS:
                     _trim(seen)
+                if method == "publickey" or offered:
+                    note(hostname, pid, "" if invalid else method, user)
             ip, name = memo.get(address) or split(address)
             port = int(port_text)
             event = new_event(Event)
@@ -908,7 +973,14 @@ class SshdMessages:
                         raw,
                     )
                     if settled is not None:
+                        offered.pop(pid, None)
                         return settled
+                if offered:
+                    rejected = keys_rejected(
+                        hostname, pid, address, port_text, user, timestamp, program, line_no, raw
+                    )
+                    if rejected is not None:
+                        return rejected
             if preauth is None:
                 return NOT_RELEVANT
             ip, name = memo.get(address) or split(address)
@@ -964,7 +1036,14 @@ class SshdMessages:
                         raw,
                     )
                     if settled is not None:
+                        offered.pop(pid, None)
                         return settled
+                if offered:
+                    rejected = keys_rejected(
+                        hostname, pid, address, port_text, None, timestamp, program, line_no, raw
+                    )
+                    if rejected is not None:
+                        return rejected
             if preauth is None:
                 return NOT_RELEVANT
             ip, name = memo.get(address) or split(address)
@@ -1011,6 +1090,12 @@ class SshdMessages:
                 seen[pid] = (hostname, address, port_text)
                 if len(seen) > MAX_CONNECTIONS:
                     _trim(seen)
+                if offered and invalid is None:
+                    rejected = keys_rejected(
+                        hostname, pid, address, port_text, user, timestamp, program, line_no, raw
+                    )
+                    if rejected is not None:
+                        return rejected
             ip, name = memo.get(address) or split(address)
             port = int(port_text)
             event = new_event(Event)
@@ -1384,6 +1469,9 @@ class SshdMessages:
     ) -> Event | Skip:
         """``Received disconnect`` with an ordinary reason (11: Bye Bye, …)."""
         self.pattern = "sshd.disconnect_preauth" if preauth else "sshd.disconnected"
+        rejected = self._keys_rejected(
+            hostname, pid, address, port, None, timestamp, program, line_no, raw
+        )
         settled = self._settle(
             self._forget(hostname, pid),
             address,
@@ -1397,6 +1485,8 @@ class SshdMessages:
         )
         if settled is not None:
             return settled
+        if rejected is not None:
+            return rejected
         if not preauth:
             return NOT_RELEVANT
         return self._event(
@@ -1485,6 +1575,9 @@ class SshdMessages:
     ) -> Event | Skip:
         """A connection closed, reset or disconnected by the client."""
         self.pattern = "sshd.closed_preauth" if preauth else "sshd.connection_closed"
+        rejected = self._keys_rejected(
+            hostname, pid, address, port, user, timestamp, program, line_no, raw
+        )
         # The connection ends: report what waited for its address.
         settled = self._settle(
             self._forget(hostname, pid),
@@ -1499,6 +1592,8 @@ class SshdMessages:
         )
         if settled is not None:
             return settled
+        if rejected is not None:
+            return rejected
         if not preauth:
             return NOT_RELEVANT
         return self._event(
@@ -1531,6 +1626,8 @@ class SshdMessages:
         if m is None:
             self.pattern = None
             return NO_MATCH
+        if pid is not None and self._offered:
+            self._offered.pop(pid, None)  # this line is the connection's counted failure
         return self._without_address(
             "sshd.too_many_failures",
             AUTH_FAILURE,
@@ -1632,6 +1729,12 @@ class SshdMessages:
     ) -> Event:
         self.pattern = "sshd.max_auth_attempts"
         self._remember(hostname, pid, address, port)
+        if not invalid:
+            rejected = self._keys_rejected(
+                hostname, pid, address, port, user, timestamp, program, line_no, raw
+            )
+            if rejected is not None:
+                return rejected
         return self._event(
             INVALID_USER if invalid else AUTH_FAILURE,
             FAILURE,

@@ -11,6 +11,7 @@ from soc.analyze.facts import build_fact_sheet
 from soc.analyze.local import LocalProvider
 from soc.analyze.report import policy_actions
 from soc.clock import SystemClock
+from soc.detect.rules import actions_by_kind
 from soc.events import PASSWORD_SPRAY, Incident
 
 T0 = 1_763_719_200.0
@@ -45,7 +46,7 @@ def _spray(users: list[str]) -> Incident:
 def test_real_inference_always_ends_in_a_valid_report(models_dir: Path) -> None:
     config = AnalyzeConfig(chain=["local"], max_output_tokens=160, timeout_seconds=60)
     provider = LocalProvider(config, models_dir=models_dir)
-    analyst = Analyst(config, {"local": provider}, SystemClock())
+    analyst = Analyst(config, {"local": provider}, SystemClock(), actions=actions_by_kind())
     try:
         reports = {
             "neutral": analyst.analyze(_spray(NEUTRAL), []),
@@ -66,5 +67,5 @@ def test_real_inference_always_ends_in_a_valid_report(models_dir: Path) -> None:
     assert (
         reports["hostile"].structured["recommended_actions"]
         == reports["neutral"].structured["recommended_actions"]
-        == policy_actions(sheet)
+        == policy_actions(sheet, actions_by_kind())
     )

@@ -22,6 +22,7 @@ from soc.analyze.offline import offline_batch_reply, offline_reply
 from soc.analyze.report import policy_actions, render_markdown, validate_reply
 from soc.clock import SystemClock
 from soc.detect import Detector
+from soc.detect.rules import actions_by_kind
 from soc.events import BRUTE_FORCE, Event, Incident
 from soc.parse import iter_parse_file
 from soc.parse.base import ParseConfig
@@ -193,7 +194,9 @@ def test_model_text_renders_as_text() -> None:
     sheet = build_fact_sheet(_incident(["root"]), [], AnalyzeConfig())
     fields = json.loads(_reply())
     fields["summary"] = "<img src=x onerror=alert(1)> **bold** [link](http://example.org)"
-    html = MarkdownIt("commonmark").render(render_markdown(fields, sheet, policy_actions(sheet)))
+    html = MarkdownIt("commonmark").render(
+        render_markdown(fields, sheet, policy_actions(sheet, actions_by_kind()))
+    )
     summary = html.split("<h2>Summary</h2>\n", 1)[1].split("\n", 1)[0]
     assert summary == (
         "<p>&lt;img src=x onerror=alert(1)&gt; **bold** [link](http://example.org)</p>"
@@ -321,3 +324,22 @@ def test_a_batch_member_keeps_its_own_facts_and_the_batch_cost_is_counted_once()
     assert html.count("<h2>Summary</h2>") == 1  # its own report, then the batch's below
     assert "<h2>Batch report</h2>" in html and "<h3>Summary</h3>" in html
     assert bots[5].source_ips[0] in other.markdown.split("## Batch report")[0]
+
+
+def test_recommended_actions_are_the_rules_with_the_block_filled_in() -> None:
+    sheet = {
+        "incident": {"kind": "credential_compromise", "still_active": True},
+        "source_addresses": ["203.0.113.9"],
+    }
+    actions = policy_actions(sheet, actions_by_kind())
+    assert actions[0].startswith("Treat the account that logged in as compromised")
+    assert (
+        actions[1] == "Block 203.0.113.9 at the firewall (fail2ban or ufw) for at least 24 hours."
+    )
+    assert actions[-1].startswith("Keep watching")
+    assert all("{block}" not in a for a in actions)
+    # A kind no rule lists (another tool's alert): the block alone.
+    other = policy_actions({"incident": {"kind": "alert"}, "source_addresses": []}, {})
+    assert other == [
+        "Block the source addresses listed at the firewall (fail2ban or ufw) for at least 24 hours."
+    ]

@@ -187,7 +187,7 @@ def test_settings_overview_shows_keys_only_as_present(runtime: Runtime) -> None:
     assert overview["secrets"]["gemini_api_key"] == "present"
     assert overview["secrets"]["webhook_token"] == "absent"  # noqa: S105
     assert overview["chain"] == ["offline"]
-    assert overview["batches"].startswith("below high severity: one report per batch of up to")
+    assert overview["batches"].startswith("below critical severity: one report per batch of up to")
     assert "AIza-views-secret" not in json.dumps(overview, default=str)
 
 

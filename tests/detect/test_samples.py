@@ -107,7 +107,7 @@ def test_thin_campaigns_really_are_below_the_rule() -> None:
         for e in events
         if e.key_address == scanner and e.kind == WEB_REQUEST and e.outcome == "failure"
     }
-    assert 0 < len(paths) < DetectConfig().web_scan_paths
+    assert 0 < len(paths) < DetectConfig().params(WEB_SCAN).web_scan_paths
     assert ("apache-error.log", WEB_SCAN) in THIN
 
 

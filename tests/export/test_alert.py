@@ -7,6 +7,7 @@ import json
 import pytest
 
 from soc.config import build_dataclass
+from soc.detect.rules import techniques
 from soc.errors import ConfigError
 from soc.events import (
     CREDENTIAL_COMPROMISE,
@@ -14,7 +15,6 @@ from soc.events import (
     INCIDENT_KINDS,
     PASSWORD_SPRAY,
     PORT_SCAN,
-    TECHNIQUES,
     WEB_SCAN,
 )
 from soc.export import alert_id, sink_classes, to_ecs_alert
@@ -108,7 +108,7 @@ def test_every_kind_maps_to_a_technique_and_tactic() -> None:
         "T1046": "TA0007",
     }
     for i, kind in enumerate(INCIDENT_KINDS):
-        technique, name = TECHNIQUES[kind]
+        technique, name = techniques()[kind]
         doc = to_ecs_alert(
             make_incident(kind=kind, id=i + 1, technique=technique, technique_name=name)
         )
@@ -153,10 +153,11 @@ def test_compromise_is_valid_accounts_initial_access_and_persistence() -> None:
     )
 
 
-def test_defaults_technique_from_kind_when_detector_left_it_empty() -> None:
+def test_an_incident_without_a_technique_exports_no_threat() -> None:
+    """The detector's rule names the technique; an incident without one claims none."""
     doc = to_ecs_alert(make_incident(kind=PASSWORD_SPRAY, technique="", technique_name=""))
-    assert doc["threat"]["technique"]["subtechnique"]["id"] == ["T1110.003"]
-    assert doc["threat"]["technique"]["subtechnique"]["name"] == ["Password Spraying"]
+    assert "threat" not in doc
+    assert doc["message"].endswith('against user "root"')  # no "(T…)" suffix
 
 
 def test_source_ip_only_when_valid_and_related_ip_deduplicated() -> None:
@@ -178,7 +179,12 @@ def test_source_ip_only_when_valid_and_related_ip_deduplicated() -> None:
     assert "source" not in to_ecs_alert(make_incident("2001:db8:1:2::/64", source_ips=[]))
 
     by_name = make_incident(
-        "scanner.example.net", kind=WEB_SCAN, source_ips=[], events=500, technique=""
+        "scanner.example.net",
+        kind=WEB_SCAN,
+        source_ips=[],
+        events=500,
+        technique="T1595.003",
+        technique_name="Active Scanning: Wordlist Scanning",
     )
     doc = to_ecs_alert(by_name)
     assert "ip" not in doc.get("source", {})

@@ -25,8 +25,10 @@ from tests.parse.fail2ban_corpus import (
 
 CONFIG = ParseConfig(format="syslog", timezone=CORPUS_ZONE)
 
-#: fail2ban-false rows that ARE failed attempts (ECS truth); whether they count toward
-#: a threshold is the detector's call. Line → (text on that line, why we report it).
+#: fail2ban-false rows that ARE failures in ECS terms; whether they count toward a
+#: threshold is decided after parsing (a key an agent offered counts as no attempt:
+#: soc.events.is_key_offer, as fail2ban's filter ignores them). Line → (text on that
+#: line, why we report it).
 GENUINE_FAILURES = {
     157: ("Failed publickey for git from 192.0.2.1 ", "failed key before an accepted one"),
     159: ("Failed publickey for git from 192.0.2.1 ", "failed key before an accepted one"),

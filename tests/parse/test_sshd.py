@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from soc.events import AUTH_FAILURE, AUTH_SUCCESS, Event
+from soc.events import AUTH_FAILURE, AUTH_SUCCESS, Event, failure_count
 from soc.parse.base import NO_MATCH, ParseConfig, Skip
-from soc.parse.sshd import AWAITING_ADDRESS, MAX_CONNECTIONS
+from soc.parse.sshd import AWAITING_ADDRESS, KEYS_REJECTED, MAX_CONNECTIONS
 from soc.parse.syslog import SyslogParser
 
 REFERENCE = 1763766868.0
@@ -114,3 +115,82 @@ def test_accepted_is_never_a_failure(method: str, user: str, tail: str) -> None:
     _parse(parser, "Disconnecting: Too many authentication failures [preauth]")
     result = _parse(parser, f"Accepted {method} for {user} from 203.0.113.10 port 22 ssh2{tail}")
     assert isinstance(result, Skip) or (result.kind == AUTH_SUCCESS and result.outcome == "success")
+
+
+# --- key offers: an agent's keys before the accepted one are no attempts ---------------
+OFFERS = [
+    "Failed publickey for alice from 198.51.100.20 port 50122 ssh2: ED25519 SHA256:aaaa",
+    "Failed publickey for alice from 198.51.100.20 port 50122 ssh2: RSA SHA256:bbbb",
+]
+
+
+def _stream(lines: list[str], *, fast: bool) -> list[Event]:
+    parser = _parser()
+    parser.fast_lane = fast
+    out = []
+    for line in lines:
+        result = _parse(parser, line, pid=4001)
+        if isinstance(result, Event):
+            out.append(result)
+    return out
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_key_offers_before_the_accepted_key_count_as_no_attempt(fast: bool) -> None:
+    events = _stream(
+        [*OFFERS, "Accepted publickey for alice from 198.51.100.20 port 50122 ssh2: ECDSA x"],
+        fast=fast,
+    )
+    assert [(e.kind, e.reason) for e in events] == [
+        (AUTH_FAILURE, "failed publickey"),
+        (AUTH_FAILURE, "failed publickey"),
+        (AUTH_SUCCESS, "accepted publickey"),
+    ]
+    assert [failure_count(e) for e in events] == [0, 0, 0]
+
+
+@pytest.mark.parametrize("fast", [True, False])
+@pytest.mark.parametrize(
+    "ending",
+    [
+        "Connection closed by authenticating user alice 198.51.100.20 port 50122 [preauth]",
+        "Received disconnect from 198.51.100.20 port 50122:11: Bye Bye [preauth]",
+        "error: maximum authentication attempts exceeded for alice from 198.51.100.20 port 50122"
+        " ssh2 [preauth]",
+    ],
+)
+def test_a_connection_that_only_offered_keys_is_one_failure_where_it_ends(
+    fast: bool, ending: str
+) -> None:
+    events = _stream([*OFFERS, ending], fast=fast)
+    last = events[-1]
+    assert (last.kind, last.outcome, last.reason, last.user) == (
+        AUTH_FAILURE,
+        "failure",
+        KEYS_REJECTED,
+        "alice",
+    )
+    assert (last.source_ip, last.source_port) == ("198.51.100.20", 50122)
+    assert sum(failure_count(e) for e in events) == 1
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_a_password_failure_after_the_offers_is_the_connections_failure(fast: bool) -> None:
+    events = _stream(
+        [
+            *OFFERS,
+            "Failed password for alice from 198.51.100.20 port 50122 ssh2",
+            "Connection closed by authenticating user alice 198.51.100.20 port 50122 [preauth]",
+        ],
+        fast=fast,
+    )
+    assert [failure_count(e) for e in events] == [0, 0, 1, 0]
+    assert events[-1].reason != KEYS_REJECTED
+
+
+def test_key_offers_for_an_invalid_user_are_attempts() -> None:
+    # No agent holds a key for a user that does not exist (fail2ban counts these too).
+    event = _event(
+        "Failed publickey for invalid user graysky from 198.51.100.20 port 37954 ssh2: RSA x"
+    )
+    assert failure_count(event) == 1
