@@ -45,7 +45,8 @@ def _save(store: SqlStore, key: str, at: float, **fields: Any) -> int:
 
 
 def test_batches_within_the_wait_own_calls_for_the_rest(memory_store: SqlStore) -> None:
-    counter = CallCounter(memory_store, AnalyzeConfig(), T0)
+    # batch_below_severity "high" (the default is "critical"): high ones get a call each.
+    counter = CallCounter(memory_store, AnalyzeConfig(batch_below_severity="high"), T0)
     now = {"t": T0}
     counter.follow(lambda: now["t"])
 
