@@ -1,5 +1,10 @@
 """Realistic, deterministic sample security logs with attack campaigns in them.
 
+(Why this file is long: one simulated world writes every sample format, and the
+campaigns, the benign users and the renderers share that world's clock, addresses
+and connection ids; its length is mostly data (campaign tables, per-format
+renderers). ``soc/evaluate/`` generates its own, larger scenario logs.)
+
 Every supported format is written from the same simulated world: one Linux web
 server (``web01``, 192.0.2.10) whose sshd, PAM, cron, firewall, nginx and Apache
 log what a small set of named attack campaigns and some benign users do on

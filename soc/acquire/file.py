@@ -1,5 +1,11 @@
 """The ``file`` source: follow log files by path or glob, like ``tail -F``, across rotation.
 
+(Why this file is long: following a file across rename, copytruncate, deletion and
+glob changes is one state machine per path, whose reader, fingerprint and
+checkpoint share the same open descriptor and offsets. Vector splits the same job
+into watcher, fingerprinter and checkpointer modules; that split is the plan when
+this file next grows.)
+
 Each configured path (``~`` expanded) or glob is followed by *name*. The file
 currently at a name is read through an open descriptor in large chunks; only
 complete lines are yielded, and a partial last line is held until its newline

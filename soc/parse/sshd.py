@@ -1,5 +1,10 @@
 """OpenSSH ``sshd`` / ``sshd-session`` messages (the text after the syslog tag).
 
+(Why this file is long: every sshd message family is here, twice: the general
+handlers and the fast lane that restates the commonest shapes inline for speed. One
+table-driven parser per format is issue 17's work; until then the two must be read
+side by side, which one file makes possible.)
+
 Every failure family fail2ban's ``sshd`` filter knows in its normal mode is an event
 (our own expressions, written from OpenSSH's log calls), and so are the pre-auth
 families of its ``ddos`` and ``extra`` modes, as kind ``preauth``:

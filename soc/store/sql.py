@@ -1,5 +1,10 @@
 """SQL store over SQLAlchemy Core: one schema for SQLite (default) and PostgreSQL.
 
+(Why this file is long: it is the schema and every query over it, for two SQL
+dialects, behind one transaction type; the house rule puts queries in
+``soc/store/`` and the write path must stay in one transaction. Splitting reads
+from writes is the next step when it grows.)
+
 Everything the engine derives from a batch of lines (incidents, their evidence,
 window aggregates, queued exports) and the sources' checkpoints for that batch are
 written in ONE transaction (:meth:`SqlStore.transaction`), so a crash at any
