@@ -20,7 +20,6 @@ from typing import Any
 from soc.analyze.analyst import Analyst, Report
 from soc.clock import Clock
 from soc.events import CREDENTIAL_COMPROMISE, SEVERITIES, Incident
-from soc.redact import redact
 
 _log = logging.getLogger(__name__)
 
@@ -332,8 +331,7 @@ def store_report(store: Any, incident: Incident, report: Report, now: float) -> 
         latency_s=report.latency_s,
         grounded=report.grounded,
         grounding_errors=report.grounding_errors,
-        # Redacted again where it is stored: a report may come from elsewhere.
-        fallback_reason=redact(report.fallback_reason) if report.fallback_reason else None,
+        fallback_reason=report.fallback_reason,
         reused=report.reused,
     )
     return analysis_id
