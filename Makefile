@@ -44,8 +44,8 @@ eval: $(STAMP)
 	$(BIN)/soc eval --size full
 
 lint: $(STAMP)
-	$(BIN)/ruff check soc tests bench app.py pages
-	$(BIN)/ruff format --check soc tests bench app.py pages
+	$(BIN)/ruff check soc tests bench app.py console.py pages
+	$(BIN)/ruff format --check soc tests bench app.py console.py pages
 	$(BIN)/mypy
 
 test: $(STAMP) system-deps lint

@@ -10,11 +10,12 @@ stored, each page renders in at most 2 s and a live refresh takes at most 0.5 s.
    ``--incidents`` with incidents cloned from the replayed ones onto addresses the
    log never uses, written through the store API, each with an offline report and
    a share of them labelled by "an analyst" (triaged, resolved, false positive).
-2. The real app (``app.py``) in Streamlit's ``AppTest``, no browser, against a
-   copy of that store (the cache is never written to), the offline analyst, and
-   one quiet live source (an empty file followed from its end), so the runtime
-   adds nothing while it is timed. Per page: the first full script run after the
-   runtime exists, then the median of ``--runs`` runs.
+2. The real pages (``console.py``, as ``app.py`` serves them) in Streamlit's
+   ``AppTest``, no browser, against a copy of that store (the cache is never
+   written to), the offline analyst, and one quiet live source (an empty file
+   followed from its end), so the runtime adds nothing while it is timed. Per
+   page: the first full script run after the runtime exists, then the median of
+   ``--runs`` runs.
 3. The live refresh: what the Command Center's ``@st.fragment(run_every=2)``
    computes (the store queries, the frames, the Plotly figures and their JSON),
    called directly with the page's default arguments, median of ``--refreshes``.
@@ -71,7 +72,7 @@ from soc.store import SqlStore, open_store  # noqa: E402
 from soc.store.sql import SCHEMA_VERSION, window_aggregates  # noqa: E402
 from soc.store.sql import incidents as incidents_table  # noqa: E402
 
-APP = REPO / "app.py"
+APP = REPO / "console.py"
 PAGE_TARGET_S = 2.0
 REFRESH_TARGET_S = 0.5
 #: (url path, title, page script): the app's pages, as ``st.navigation`` lists them.
@@ -460,7 +461,7 @@ def time_app(copy: Path, tmp: Path, *, runs: int, refreshes: int, span_refreshes
         startup_s = _timed(lambda: _run(at, PAGES[0][1]))  # the default page
         runtime = at.session_state[views.RUNTIME_KEY]
         if not isinstance(runtime, Runtime):
-            raise AppFailed("app.py left no runtime in the session state")
+            raise AppFailed("console.py left no runtime in the session state")
         pages: list[PageTiming] = []
         for url_path, title, script in PAGES:
             at.switch_page(script)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from soc import text
 from soc.app import views
 
 runtime = views.runtime_from(st.session_state)
@@ -39,7 +40,7 @@ def live_view() -> None:
     status = runtime.status()
     store = runtime.store
     if status.error:
-        st.error(f"The engine stopped: {views.md_escape(status.error, 500)}")
+        st.error(f"The engine stopped: {text.literal_markdown(status.error, 500)}")
     state = (
         "paused"
         if status.paused
@@ -135,24 +136,25 @@ def live_view() -> None:
                 latest_report = records[-1]
                 grounded = "grounded ✅" if latest_report.grounded else "NOT grounded ⚠️"
                 st.caption(
-                    f"Report by {views.md_escape(latest_report.provider)} "
-                    f"({views.md_escape(latest_report.model)}) · {grounded} · "
-                    f"${latest_report.cost_usd:.4f}"
+                    f"Report by {text.literal_markdown(latest_report.provider, 40)} "
+                    f"({text.literal_markdown(latest_report.model, 80)}) · {grounded} · "
+                    f"\\${latest_report.cost_usd:.4f}"
                     + views.batch_note(latest_report)
                     + (
-                        f" · fell back: {views.md_escape(latest_report.fallback_reason)}"
+                        f" · fell back: {text.literal_markdown(latest_report.fallback_reason)}"
                         if latest_report.fallback_reason
                         else ""
                     )
                 )
-                # Reports are Markdown written with every attacker value escaped: no HTML.
-                st.markdown(latest_report.markdown)
+                # Reports are Markdown with every written value escaped; shown through
+                # report_markdown all the same (older reports, text other modules add).
+                st.markdown(text.report_markdown(latest_report.markdown))
             else:
                 st.caption("The analyst has not written a report yet.")
             st.dataframe(views.facts_frame(incident), hide_index=True, width="stretch")
             evidence = store.evidence(incident_id)
             if evidence:
-                st.code("\n".join(evidence), language=None, wrap_lines=True)
+                st.code(text.visible("\n".join(evidence)), language=None, wrap_lines=True)
             # Later: similar incidents and response playbooks get their sections here.
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from soc import text
 from soc.app import views
 from soc.events import INCIDENT_KINDS, STATUSES
 
@@ -50,9 +51,7 @@ if not items:
 
 st.dataframe(views.incidents_frame(items), hide_index=True, width="stretch")
 
-labels = {
-    int(i.id or 0): f"#{i.id} · {i.severity.upper()} · {i.kind} · {i.key[:60]}" for i in items
-}
+labels = {int(i.id or 0): views.incident_option(i) for i in items}  # options are plain text
 selected = st.selectbox(
     "Incident", list(labels), format_func=lambda i: labels[i], key="inc_selected"
 )
@@ -93,8 +92,12 @@ with reanalysis:
     if st.button("Re-analyse", key=f"inc_reanalyse_{incident_id}"):
         with st.spinner(f"Asking {provider}…"):
             report = views.reanalyse(runtime, incident_id, provider)
-        note = f" (fell back: {report.fallback_reason})" if report.fallback_reason else ""
-        st.success(f"New report by {report.provider}{note}.")
+        note = (
+            f" (fell back: {text.literal_markdown(report.fallback_reason)})"
+            if report.fallback_reason
+            else ""
+        )
+        st.success(f"New report by {text.literal_markdown(report.provider, 40)}{note}.")
 
 records = store.analyses(incident_id)
 report_tab, facts_tab, evidence_tab, history_tab = st.tabs(
@@ -104,33 +107,39 @@ with report_tab:
     if records:
         latest = records[-1]
         st.caption(
-            f"{views.md_escape(latest.provider)} ({views.md_escape(latest.model)}) · "
-            f"{'grounded' if latest.grounded else 'NOT grounded'} · ${latest.cost_usd:.4f} · "
+            f"{text.literal_markdown(latest.provider, 40)} "
+            f"({text.literal_markdown(latest.model, 80)}) · "
+            f"{'grounded' if latest.grounded else 'NOT grounded'} · \\${latest.cost_usd:.4f} · "
             f"{views.when(latest.created_at)}{views.batch_note(latest)}"
+            + (
+                f" · fell back: {text.literal_markdown(latest.fallback_reason)}"
+                if latest.fallback_reason
+                else ""
+            )
         )
         if latest.grounding_errors:
             st.warning(
                 "Grounding problems: "
-                + "; ".join(views.md_escape(e, 200) for e in latest.grounding_errors[:5])
+                + "; ".join(text.literal_markdown(e, 200) for e in latest.grounding_errors[:5])
             )
-        st.markdown(latest.markdown)
+        st.markdown(text.report_markdown(latest.markdown))
     else:
         st.info("No report yet: the analyst works through new incidents in the background.")
 with facts_tab:
     st.dataframe(views.facts_frame(incident), hide_index=True, width="stretch")
     if incident.notes:
         st.markdown("**Notes**")
-        st.code(incident.notes, language=None, wrap_lines=True)
+        st.code(text.visible(incident.notes), language=None, wrap_lines=True)
 with evidence_tab:
     if incident.evidence:
-        st.code("\n".join(incident.evidence), language=None, wrap_lines=True)
+        st.code(text.visible("\n".join(incident.evidence)), language=None, wrap_lines=True)
     else:
         st.info("No evidence lines stored.")
 with history_tab:
     for record in reversed(records):
         st.caption(
-            f"{views.when(record.created_at)} · {views.md_escape(record.provider)} · "
-            f"{'grounded' if record.grounded else 'NOT grounded'} · ${record.cost_usd:.4f} · "
+            f"{views.when(record.created_at)} · {text.literal_markdown(record.provider, 40)} · "
+            f"{'grounded' if record.grounded else 'NOT grounded'} · \\${record.cost_usd:.4f} · "
             f"{record.tokens_in + record.tokens_out:,} tokens · {record.latency_s:.1f} s"
             + views.batch_note(record)
             + (" · reused" if record.reused else "")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from soc import text
 from soc.app import views
 from soc.app.runtime import SAMPLE_FILES
 
@@ -25,7 +26,7 @@ state = "finished" if status.finished else "running" if status.running else "sto
 
 st.title("Replay & tuning")
 if status.error:
-    st.error(f"The engine stopped: {views.md_escape(status.error, 500)}")
+    st.error(f"The engine stopped: {text.literal_markdown(status.error, 500)}")
 
 replay_col, tuning_col = st.columns(2)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from soc import text
 from soc.app import views
 
 runtime = views.runtime_from(st.session_state)
@@ -12,15 +13,17 @@ overview = views.settings_overview(runtime.settings)
 
 st.title("Settings")
 st.caption(
-    f"Configuration file: {views.md_escape(overview['file'])} · store: "
-    f"{views.md_escape(overview['store'])}. Change soc.toml (or SOC_… environment "
+    f"Configuration file: {text.literal_markdown(overview['file'])} · store: "
+    f"{text.literal_markdown(overview['store'])}. Change soc.toml (or SOC_… environment "
     "variables) and restart; API keys go in the environment or .streamlit/secrets.toml."
 )
 
 st.subheader("Sources")
 if overview["sources"]:
     st.dataframe(
-        pd.DataFrame([{k: str(v) for k, v in source.items()} for source in overview["sources"]]),
+        pd.DataFrame(
+            [{k: text.plain(v, 500) for k, v in source.items()} for source in overview["sources"]]
+        ),
         hide_index=True,
         width="stretch",
     )

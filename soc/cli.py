@@ -2,7 +2,9 @@
 
 Every subcommand parses its arguments, calls one library function and prints the
 result; errors the product raises on purpose (``SocError``) become one line on
-stderr and exit status 2.
+stderr and exit status 2. Nothing it prints or logs shows a secret: the
+configuration's secrets and URL passwords are registered with :mod:`soc.redact`,
+log records are redacted while a command runs, and so is an unexpected traceback.
 """
 
 from __future__ import annotations
@@ -15,12 +17,13 @@ import signal
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
-from soc import __version__
+from soc import __version__, redact
 from soc.analyze.base import PROVIDER_TYPES, AnalyzeConfig
 from soc.clock import SystemClock
 from soc.config import Settings, SourceSpec, build_dataclass, load_settings
@@ -41,18 +44,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
-    try:
-        status: int = args.handler(args)
-    except SocError as exc:
-        print(f"soc: error: {exc}", file=sys.stderr)
-        return 2
-    except BrokenPipeError:
-        # `soc parse … | head` closed our stdout: not an error of ours.
-        sys.stderr.close()
-        return 0
-    except KeyboardInterrupt:
-        return 130
+    # Every log record redacted, whichever library writes it; restored on return for
+    # callers that run the command in their own process (tests).
+    with redact.installed():
+        try:
+            status: int = args.handler(args)
+        except SocError as exc:
+            print(f"soc: error: {redact.redact(str(exc))}", file=sys.stderr)
+            return 2
+        except BrokenPipeError:
+            # `soc parse … | head` closed our stdout: not an error of ours.
+            sys.stderr.close()
+            return 0
+        except KeyboardInterrupt:
+            return 130
+        except Exception:
+            # A bug or a library's own error: the traceback, with any credential in
+            # it (a driver's message, a URL) masked, and the status Python gives.
+            print(redact.redact(traceback.format_exc()), end="", file=sys.stderr)
+            return 1
     return status
+
+
+def _load_settings(args: argparse.Namespace) -> Settings:
+    """The configuration, its secrets registered for redaction (soc.redact)."""
+    settings = load_settings(args.config)
+    redact.process_secrets().add_settings(settings)
+    return settings
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -172,7 +190,7 @@ def _parse_config(args: argparse.Namespace, settings: Settings | None = None) ->
 def _cmd_parse(args: argparse.Namespace) -> int:
     from soc.parse import iter_parse_file, parse_file_stats
 
-    settings = load_settings(args.config)
+    settings = _load_settings(args)
     config = _parse_config(args, settings)
     config.keep_raw = False
     if args.stats:
@@ -219,7 +237,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     from soc.engine import Engine, build_sources
     from soc.store import open_store
 
-    settings = load_settings(args.config)
+    settings = _load_settings(args)
     _apply_detection_flags(settings, args)
     clock = SystemClock()
     paths = _expand_paths(args.paths)
@@ -544,7 +562,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from soc.engine import Engine
     from soc.store import open_store
 
-    settings = load_settings(args.config)
+    settings = _load_settings(args)
     if not settings.sources:
         where = settings.path or "soc.toml"
         raise SocError("no sources configured: add a [[sources]] table", where=str(where))
@@ -596,7 +614,7 @@ def _stop_on_signals() -> threading.Event:
 def _cmd_incidents(args: argparse.Namespace) -> int:
     from soc.store import open_store
 
-    settings = load_settings(args.config)
+    settings = _load_settings(args)
     store = open_store(args.db or settings.store.url)
     try:
         incidents = store.list_incidents(
@@ -620,7 +638,7 @@ def _cmd_threshold(args: argparse.Namespace) -> int:
     from soc.engine import TUNED_THRESHOLD
     from soc.store import open_store
 
-    settings = load_settings(args.config)
+    settings = _load_settings(args)
     if args.value is not None:
         if args.reset:
             raise SocError("give a threshold or --reset, not both", where="command line")
@@ -648,7 +666,7 @@ def _cmd_model_check(args: argparse.Namespace) -> int:
     from soc.analyze.local import DEFAULT_MODELS_DIR, bundled_model_path
     from soc.modelserver.check import check_one_token
 
-    settings = load_settings(args.config)
+    settings = _load_settings(args)
     configured = settings.analyze.local_model_path
     path = args.model or (
         Path(configured) if configured else bundled_model_path(DEFAULT_MODELS_DIR)
@@ -661,6 +679,6 @@ def _cmd_model_check(args: argparse.Namespace) -> int:
 
 # --- config --------------------------------------------------------------------
 def _cmd_config(args: argparse.Namespace) -> int:
-    settings = load_settings(args.config)
+    settings = _load_settings(args)
     print(json.dumps(settings.describe(), indent=2, default=str))
     return 0

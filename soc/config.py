@@ -11,6 +11,7 @@ environment or ``.streamlit/secrets.toml`` and are never logged or printed.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import tomllib
 import types
@@ -24,6 +25,7 @@ from soc.analyze.base import AnalyzeConfig
 from soc.detect.base import DetectConfig
 from soc.errors import ConfigError
 from soc.parse.base import ParseConfig
+from soc.redact import redact_data
 from soc.window.base import WindowConfig
 
 #: Where ``soc`` looks for its configuration when ``--config``/``SOC_CONFIG`` are absent.
@@ -87,6 +89,59 @@ class EngineConfig:
 
 
 @dataclass(slots=True)
+class ConsoleConfig:
+    """The command center's sign-in and sessions (``soc.app.server`` enforces them).
+
+    ``allow_insecure``: serve sign-in on an address beyond loopback without TLS
+    (``server.sslCertFile``); leave false unless a TLS proxy on another machine
+    fronts the app. ``session_idle_minutes`` / ``session_hours``: a signed-in
+    session ends after this long without a page action, and this long after
+    sign-in whatever happens. ``sign_in_*``: per client address, failed sign-ins
+    within ``sign_in_window_minutes`` slow every further attempt (doubling delays
+    from ``sign_in_delay_seconds``) and, at ``sign_in_lockout_failures``, refuse it
+    for ``sign_in_lockout_minutes``; ``sign_in_global_per_minute`` bounds the
+    password checks of all clients together. ``trusted_proxies``: addresses of
+    reverse proxies whose ``X-Forwarded-For``/``X-Forwarded-Proto`` are believed
+    (the client address then comes from the proxy). ``max_upload_mb``: the largest
+    log a signed-in analyst may upload for replay (nothing is accepted before
+    sign-in).
+    """
+
+    allow_insecure: bool = False
+    session_idle_minutes: float = 30.0
+    session_hours: float = 12.0
+    sign_in_window_minutes: float = 15.0
+    sign_in_delay_seconds: float = 1.0
+    sign_in_lockout_failures: int = 10
+    sign_in_lockout_minutes: float = 15.0
+    sign_in_global_per_minute: int = 60
+    trusted_proxies: list[str] = field(default_factory=list)
+    max_upload_mb: int = 200
+
+    def __post_init__(self) -> None:
+        for name in (
+            "session_idle_minutes",
+            "session_hours",
+            "sign_in_window_minutes",
+            "sign_in_lockout_minutes",
+        ):
+            if not getattr(self, name) > 0:
+                raise ConfigError("must be more than 0", where=name)
+        if self.sign_in_delay_seconds < 0:
+            raise ConfigError("must not be negative", where="sign_in_delay_seconds")
+        for name in ("sign_in_lockout_failures", "sign_in_global_per_minute", "max_upload_mb"):
+            if getattr(self, name) < 1:
+                raise ConfigError("must be at least 1", where=name)
+        for entry in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ConfigError(
+                    f"not an address or network: {entry!r}", where="trusted_proxies"
+                ) from None
+
+
+@dataclass(slots=True)
 class SourceSpec:
     """One configured source: its name, type, how to parse it, and its own options."""
 
@@ -106,7 +161,12 @@ class ExportSpec:
 
 
 class Secret:
-    """A secret value that never shows itself in logs, reprs or tracebacks."""
+    """A secret value that never shows itself in logs, reprs or tracebacks.
+
+    Where its value could still be echoed back (a provider quoting the key in an
+    error), :func:`soc.redact.install` registers it so every message, log record
+    and stored error masks it, partial and case-changed copies included.
+    """
 
     __slots__ = ("_value",)
 
@@ -133,14 +193,21 @@ class Settings:
     window: WindowConfig = field(default_factory=WindowConfig)
     detect: DetectConfig = field(default_factory=DetectConfig)
     analyze: AnalyzeConfig = field(default_factory=AnalyzeConfig)
+    console: ConsoleConfig = field(default_factory=ConsoleConfig)
     sources: list[SourceSpec] = field(default_factory=list)
     exports: list[ExportSpec] = field(default_factory=list)
     secrets: dict[str, Secret] = field(default_factory=dict)
     path: Path | None = None  # the file these came from, if any
 
     def describe(self) -> dict[str, Any]:
-        """The effective configuration as plain data, secrets shown only as present."""
-        return {
+        """The effective configuration as plain data, secrets shown only as present.
+
+        Every value is redacted (:func:`soc.redact.redact_data`): a password in the
+        store URL or an export host (``user:***@``), a sensitive query parameter of
+        a webhook or endpoint URL (``?token=***``), and any secret value or echo of
+        one a setting happens to hold.
+        """
+        described = {
             "file": str(self.path) if self.path else None,
             "store": dataclasses.asdict(self.store),
             "engine": dataclasses.asdict(self.engine),
@@ -148,6 +215,7 @@ class Settings:
             "window": dataclasses.asdict(self.window),
             "detect": dataclasses.asdict(self.detect),
             "analyze": dataclasses.asdict(self.analyze),
+            "console": dataclasses.asdict(self.console),
             "exports": [{"name": e.name, "type": e.type, **e.options} for e in self.exports],
             "sources": [
                 {
@@ -160,6 +228,8 @@ class Settings:
             ],
             "secrets": {name: name in self.secrets for name in SECRET_ENV},
         }
+        redacted: dict[str, Any] = redact_data(described, self.secrets.values())
+        return redacted
 
 
 _SECTIONS: dict[str, type[Any]] = {
@@ -169,6 +239,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "window": WindowConfig,
     "detect": DetectConfig,
     "analyze": AnalyzeConfig,
+    "console": ConsoleConfig,
 }
 _SOURCE_COMMON = ("name", "type")
 _LISTS = ("sources", "exports")

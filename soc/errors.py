@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from soc.redact import redact
+
 
 class SocError(Exception):
     """Base class of every error the product raises on purpose.
 
     ``where`` names the place the error is about (a file and key, a source, a
-    line number) so that the message a user sees says what to fix.
+    line number) so that the message a user sees says what to fix. Both are
+    redacted when the error is made (:func:`soc.redact.redact`: URL credentials,
+    secret-looking ``name=value`` pairs, the process's secrets and their echoes):
+    an error's text reaches the terminal, the browser, the logs and the store.
     """
 
     def __init__(self, message: str, where: str | None = None) -> None:
+        message = redact(message)
+        where = redact(where) if where else where
         self.message = message
         self.where = where
         super().__init__(f"{where}: {message}" if where else message)

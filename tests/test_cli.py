@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from soc import __version__
 from soc.cli import main
+from soc.redact import process_secrets
 from tests.conftest import require
 
 REPO = Path(__file__).resolve().parent.parent
@@ -24,6 +27,13 @@ LINES = [
     "Nov 21 10:00:05 web01 sshd[103]: Server listening on :: port 22.",
     "garbage \xff that no parser understands",
 ]
+
+
+@pytest.fixture(autouse=True)
+def _forget_secrets() -> Iterator[None]:
+    """A command registers its configuration's secrets process-wide: forget them after."""
+    yield
+    process_secrets().clear()
 
 
 def _log(tmp_path: Path) -> Path:
@@ -130,3 +140,71 @@ def test_console_script_and_python_dash_m_agree() -> None:
             [*command, "--version"], capture_output=True, text=True, check=True, cwd=REPO
         )
         assert out.stdout.strip() == f"soc {__version__}"
+
+
+# --- secrets never shown --------------------------------------------------------------------
+# Test values, never real credentials.
+DB_PASSWORD = "Db-Passw0rd-771"  # noqa: S105
+ES_PASSWORD = "Es-Passw0rd-552"  # noqa: S105
+HOOK_TOKEN = "hook-T0ken-9931"  # noqa: S105
+GEMINI_KEY = "AIzaSyCli-test-key-5b8d41c0e2"
+
+
+def test_config_prints_no_password_token_or_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no ./soc.toml, no .streamlit/secrets.toml
+    monkeypatch.setenv("GEMINI_API_KEY", GEMINI_KEY)
+    config = tmp_path / "soc.toml"
+    config.write_text(
+        f"""
+[store]
+url = "postgresql+psycopg2://soc:{DB_PASSWORD}@db.example:5432/soc"
+
+[analyze]
+openai_base_url = "https://llm.example/v1?api_key={GEMINI_KEY.lower()}"
+
+[[exports]]
+type = "elasticsearch"
+hosts = ["https://elastic:{ES_PASSWORD}@es.example:9200", "https://es2.example:9200"]
+
+[[exports]]
+type = "webhook"
+url = "https://hooks.example/in?channel=soc&token={HOOK_TOKEN}"
+""",
+        encoding="utf-8",
+    )
+    assert main(["--config", str(config), "config"]) == 0
+    out = capsys.readouterr().out
+    for secret in (DB_PASSWORD, ES_PASSWORD, HOOK_TOKEN, GEMINI_KEY, GEMINI_KEY.lower()):
+        assert secret not in out
+    described = json.loads(out)
+    assert described["store"]["url"] == "postgresql+psycopg2://soc:***@db.example:5432/soc"
+    assert described["analyze"]["openai_base_url"] == "https://llm.example/v1?api_key=***"
+    elastic, webhook = described["exports"]
+    assert elastic["hosts"] == ["https://elastic:***@es.example:9200", "https://es2.example:9200"]
+    assert webhook["url"] == "https://hooks.example/in?channel=soc&token=***"
+    assert described["secrets"]["gemini_api_key"] is True
+
+
+def test_a_store_that_cannot_be_reached_is_one_line_without_its_password(
+    tmp_path: Path,
+) -> None:
+    # A real process: what reaches the terminal, logs included. Port 1 refuses.
+    url = f"postgresql+psycopg2://soc:{DB_PASSWORD}@127.0.0.1:1/soc"
+    done = subprocess.run(
+        [sys.executable, "-m", "soc", "incidents", "--db", url],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stdout == ""
+    err = done.stderr
+    assert err.startswith("soc: error: postgresql+psycopg2://soc:***@127.0.0.1:1/soc: cannot open")
+    assert "Connection refused" in err
+    assert err.count("\n") == 1
+    assert DB_PASSWORD not in err

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +15,16 @@ from soc.cli import main
 from soc.config import Settings, load_settings
 from soc.errors import ConfigError
 from soc.export import sink_classes
+from soc.redact import process_secrets
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _forget_secrets() -> Iterator[None]:
+    """``soc config`` registers the secrets it loads process-wide: forget them after."""
+    yield
+    process_secrets().clear()
 
 
 def defaults_of(config_cls: type[Any]) -> Any:
@@ -51,7 +60,7 @@ def test_documented_soc_toml_is_valid_and_equals_the_defaults(tmp_path: Path) ->
     uncommented = re.sub(r"^year = .*$", "", uncommented, flags=re.MULTILINE)
     everything = _load(tmp_path, uncommented)
     defaults = Settings()
-    for section in ("store", "engine", "parse", "window", "detect", "analyze"):
+    for section in ("store", "engine", "parse", "window", "detect", "analyze", "console"):
         assert getattr(as_shipped, section) == getattr(defaults, section)
         assert getattr(everything, section) == getattr(defaults, section), section
         # every key of the section is documented
@@ -206,6 +215,28 @@ def test_secrets_from_environment_first_then_secrets_file(tmp_path: Path) -> Non
     assert "from-env-456" not in described
     assert "from-env-456" not in repr(from_env)
     assert from_env.describe()["secrets"]["gemini_api_key"] is True
+
+
+def test_describe_masks_url_credentials_and_secret_values_held_in_settings(
+    tmp_path: Path,
+) -> None:
+    key = "AIzaSyDescribe-0123456789abcdef"
+    settings = _load(
+        tmp_path,
+        """
+[store]
+url = "postgresql+psycopg2://soc:Db-Passw0rd-771@db.example/soc"
+
+[analyze]
+gemini_base_url = "https://proxy.example/AIZASYDESCRIBE-0123/v1beta"
+""",
+        environ={"GEMINI_API_KEY": key},
+    )
+    described = settings.describe()
+    assert described["store"]["url"] == "postgresql+psycopg2://soc:***@db.example/soc"
+    # a setting that happens to hold (an upper-cased part of) a secret shows none of it
+    assert described["analyze"]["gemini_base_url"] == "https://proxy.example/***/v1beta"
+    assert settings.store.url.endswith("Db-Passw0rd-771@db.example/soc")  # the real one is kept
 
 
 def test_soc_config_command_masks_secrets(

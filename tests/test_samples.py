@@ -87,7 +87,7 @@ def test_every_format_file_exists_and_is_small(small_set: Path) -> None:
         assert all(line.strip() for line in lines), sample.name
         assert data.endswith(b"\n")
         total += len(data)
-    assert total < 1_600_000, total
+    assert total < 1_700_000, total  # 1.64 MB with the screen-attacking names (2025-11)
 
 
 def test_readme_names_every_file_campaign_and_address(small_set: Path) -> None:

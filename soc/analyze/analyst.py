@@ -38,6 +38,7 @@ from soc.analyze.report import (
 from soc.clock import Clock
 from soc.config import Secret
 from soc.events import Incident
+from soc.redact import redact
 from soc.registry import resolve
 
 _log = logging.getLogger(__name__)
@@ -366,7 +367,7 @@ class Analyst:
                 continue
             report, failure = self._ask(provider, sheet, form, spent, errors_seen)
             if report is not None:
-                report.fallback_reason = "; ".join(reasons) or None
+                report.fallback_reason = _fallback_reason(reasons)
                 return report
             reasons.append(f"{name}: {failure}")
             if failure.startswith("ungrounded") or failure.startswith("bad_output"):
@@ -434,7 +435,7 @@ class Analyst:
         report = _written(form, sheet, fields, "offline", "offline", spent, self.actions)
         report.grounded = checked.ok
         report.grounding_errors = list(errors_seen)
-        report.fallback_reason = "; ".join(reasons) or None
+        report.fallback_reason = _fallback_reason(reasons)
         return report
 
     def _spend(self, completion: Completion, spent: _Spent) -> None:
@@ -495,6 +496,15 @@ def _written(
         latency_s=spent.latency,
         calls=spent.calls,
     )
+
+
+def _fallback_reason(reasons: Sequence[str]) -> str | None:
+    """Why the chain fell back, as stored with the report: redacted, as everything stored is.
+
+    The providers mask their own keys in their messages already; this masks the
+    process's other secrets and any credential in a URL a message quotes.
+    """
+    return redact("; ".join(reasons)) or None
 
 
 def _reused(report: Report) -> Report:

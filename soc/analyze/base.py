@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from soc.errors import ConfigError, SocError
 from soc.events import CREDENTIAL_COMPROMISE, SEVERITIES
+from soc.redact import redact
 
 if TYPE_CHECKING:
     from soc.config import Secret
@@ -200,11 +201,13 @@ MAX_MESSAGE_CHARS: Final = 200
 
 
 def scrub(value: object, key: Secret | None) -> str:
-    """``value`` as one short line for a message, with the API ``key`` (if it shows up) masked."""
-    text = " ".join(str(value).split())
-    revealed = key.reveal().strip() if key is not None else ""
-    if revealed:
-        text = text.replace(revealed, "***")
+    """``value`` as one short line for a message, with the API ``key`` masked.
+
+    Masked before anything is cut (a cut through the key would leave a prefix):
+    the key and any echo of it (a prefix, a lower-cased copy: the rule is
+    :mod:`soc.redact`'s), the process's other secrets, and credentials in URLs.
+    """
+    text = " ".join(redact(str(value), [key]).split())
     if len(text) > MAX_MESSAGE_CHARS:
         text = text[: MAX_MESSAGE_CHARS - 1] + "…"
     return text

@@ -38,6 +38,7 @@ from soc.events import (
     WEB_SCAN,
     is_ip_address,
 )
+from soc.text import markdown_text
 
 CONFIDENCES: Final = ("low", "medium", "high")
 #: Longest text a model may write per field (characters).
@@ -305,12 +306,15 @@ def batch_policy_actions(
 
 # --- the markdown --------------------------------------------------------------------
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|<>~&])")
-
 
 def escape_markdown(text: str) -> str:
-    """Model- or attacker-written text made to render as plain text in markdown."""
-    return _MD_SPECIAL.sub(r"\\\1", text).replace("\r", "")
+    """Model- or attacker-written text made to render as exactly that text in markdown.
+
+    :func:`soc.text.markdown_text`: punctuation escaped; URLs, addresses and
+    shortcodes (which Streamlit's Markdown acts on even escaped) as code spans;
+    invisible characters shown as ``⟨U+XXXX⟩``. The writer's line breaks stay.
+    """
+    return markdown_text(text)
 
 
 def render_markdown(

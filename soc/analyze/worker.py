@@ -20,6 +20,7 @@ from typing import Any
 from soc.analyze.analyst import Analyst, Report
 from soc.clock import Clock
 from soc.events import CREDENTIAL_COMPROMISE, SEVERITIES, Incident
+from soc.redact import redact
 
 _log = logging.getLogger(__name__)
 
@@ -331,7 +332,8 @@ def store_report(store: Any, incident: Incident, report: Report, now: float) -> 
         latency_s=report.latency_s,
         grounded=report.grounded,
         grounding_errors=report.grounding_errors,
-        fallback_reason=report.fallback_reason,
+        # Redacted again where it is stored: a report may come from elsewhere.
+        fallback_reason=redact(report.fallback_reason) if report.fallback_reason else None,
         reused=report.reused,
     )
     return analysis_id

@@ -1,11 +1,15 @@
-"""The sign-in gate: nothing of the command center is shown to an unknown visitor.
+"""Who may use the command center: the sign-in policy, password hashes, the page gate.
 
-Bound to a loopback address (the default, ``.streamlit/config.toml``) the app is
-reachable only from this machine and asks for nothing. Bound anywhere else (an
-empty ``server.address`` means every interface) it requires either Streamlit's
-OIDC sign-in (``st.login``, when ``.streamlit/secrets.toml`` has an ``[auth]``
-section) or a password whose PBKDF2 hash is ``app_password_hash`` in the same
-file. With neither configured it refuses to show anything.
+Bound to a loopback address (the default, ``.streamlit/config.toml``) with no
+sign-in configured, the app is reachable only from this machine and asks for
+nothing. A password whose PBKDF2 hash is ``app_password_hash`` in
+``.streamlit/secrets.toml``, or an ``[auth]`` OIDC section there (Streamlit's
+``st.login``), makes sign-in required, on loopback too. Bound anywhere else (an
+empty ``server.address`` means every interface) the server refuses to start
+without sign-in, and without TLS unless ``[console] allow_insecure`` (see
+:meth:`Policy.refusal`). The sign-in itself, sessions and throttling happen in
+front of Streamlit, in :mod:`soc.app.server`; :func:`gate` repeats the check at
+every page run.
 
 Make a hash with ``python -m soc.app.auth`` (it asks for the password).
 """
@@ -18,16 +22,23 @@ import getpass
 import hashlib
 import hmac
 import ipaddress
+import logging
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Final
 
 import streamlit as st
+from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
+
+from soc.app.sessions import COOKIE_NAME, Session, SessionStore
 
 ALGORITHM: Final = "pbkdf2_sha256"
 DEFAULT_ITERATIONS: Final = 600_000
 SECRET_NAME: Final = "app_password_hash"  # noqa: S105 (the secret's name)
-SIGNED_IN_KEY: Final = "soc_signed_in"
+#: The server's sign-in page (the only page before sign-in).
+SIGN_IN_PATH: Final = "/signin"
+_log = logging.getLogger(__name__)
 _LOCAL_NAMES: Final = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 
 
@@ -92,62 +103,166 @@ def _oidc_provider(secrets: Mapping[str, Any]) -> tuple[bool, str | None]:
     return False, None
 
 
-def _secrets() -> Mapping[str, Any]:
+def read_secrets() -> Mapping[str, Any]:
+    """``st.secrets`` as a plain mapping (empty when there is no or a broken secrets.toml)."""
     try:
         return {key: st.secrets[key] for key in st.secrets}
     except Exception:  # no or a broken secrets.toml: nothing configured (refused below)
         return {}
 
 
-def gate() -> bool:
-    """Show the sign-in form when needed; True when the rest of the app may render."""
-    address = str(st.get_option("server.address") or "")
-    if is_local_address(address):
-        return True
-    secrets = _secrets()
+@dataclass(slots=True, frozen=True)
+class Policy:
+    """How this server lets people in, decided once at start from its address and secrets.
+
+    ``method``: ``"password"`` (``app_password_hash``), ``"oidc"`` (an ``[auth]``
+    section, Streamlit's ``st.login``) or ``"none"``. Sign-in is required whenever
+    one is configured, on loopback too (a reverse proxy on this machine makes a
+    loopback-bound app reachable from everywhere).
+    """
+
+    address: str
+    method: str
+    password_hash: str = ""
+    oidc_provider: str | None = None
+    tls: bool = False
+    allow_insecure: bool = False
+
+    @property
+    def loopback(self) -> bool:
+        return is_local_address(self.address)
+
+    @property
+    def required(self) -> bool:
+        return self.method != "none"
+
+    def refusal(self) -> str | None:
+        """Why this server must not start, or None."""
+        where = self.address or "every interface"
+        if self.loopback:
+            return None
+        if not self.required:
+            return (
+                f"the command center would listen on {where}, beyond this machine, with no "
+                "sign-in configured. Either bind it to 127.0.0.1 ([server] address in "
+                ".streamlit/config.toml), or add an app_password_hash (python -m soc.app.auth) "
+                "or an [auth] OIDC section to .streamlit/secrets.toml."
+            )
+        if not self.tls and not self.allow_insecure:
+            return (
+                f"the command center would take passwords over plain HTTP on {where}. Serve "
+                "TLS (server.sslCertFile and server.sslKeyFile), or bind 127.0.0.1 behind a TLS "
+                "reverse proxy (README: Security), or set [console] allow_insecure = true in "
+                "soc.toml if a TLS proxy on another machine fronts it."
+            )
+        return None
+
+
+def policy_from(
+    address: str, secrets: Mapping[str, Any], *, tls: bool = False, allow_insecure: bool = False
+) -> Policy:
+    """The sign-in policy for a server on ``address`` with these secrets."""
     oidc, provider = _oidc_provider(secrets)
-    if oidc:
-        if st.user.is_logged_in:
-            with st.sidebar:
-                st.caption(f"Signed in as {st.user.get('email') or st.user.get('name') or '?'}")
-                st.button("Sign out", on_click=st.logout)
-            return True
-        st.title("SOC Command Center")
-        st.info("Sign in to continue.")
-        if st.button("Sign in", type="primary"):
-            if provider is None:
-                st.login()
-            else:
-                st.login(provider)
-        return False
     encoded = secrets.get(SECRET_NAME)
-    if isinstance(encoded, str) and encoded:
-        if st.session_state.get(SIGNED_IN_KEY):
-            with st.sidebar:
-                st.button("Sign out", on_click=_sign_out)
-            return True
-        st.title("SOC Command Center")
-        with st.form("sign_in"):
-            password = st.text_input("Password", type="password")
-            submitted = st.form_submit_button("Sign in", type="primary")
-        if submitted:
-            if verify_password(password, encoded):
-                st.session_state[SIGNED_IN_KEY] = True
-                st.rerun()
-            st.error("Wrong password.")
-        return False
-    st.title("SOC Command Center")
-    st.error(
-        f"This server listens on {address or 'every interface'!s}, not only on this machine, "
-        "and no sign-in is configured, so nothing is shown. Either bind it to 127.0.0.1 "
-        "([server] address in .streamlit/config.toml), or add an [auth] OIDC section or an "
-        f"{SECRET_NAME} (python -m soc.app.auth) to .streamlit/secrets.toml."
+    if oidc:
+        method = "oidc"
+    elif isinstance(encoded, str) and encoded.strip():
+        method = "password"
+    else:
+        method = "none"
+    return Policy(
+        address=address,
+        method=method,
+        password_hash=encoded.strip() if method == "password" and isinstance(encoded, str) else "",
+        oidc_provider=provider,
+        tls=tls,
+        allow_insecure=allow_insecure,
     )
-    return False
 
 
-def _sign_out() -> None:
-    st.session_state[SIGNED_IN_KEY] = False
+@dataclass(slots=True)
+class Console:
+    """What the running server decided and keeps: the policy and the signed-in sessions."""
+
+    policy: Policy
+    sessions: SessionStore
+
+
+_installed: dict[str, Console] = {}
+
+
+def install(console: Console) -> None:
+    """Make ``console`` the process's (done once by :mod:`soc.app.server` at start)."""
+    _installed["console"] = console
+
+
+def installed() -> Console | None:
+    """The running server's console, or None (a script run without :mod:`soc.app.server`)."""
+    return _installed.get("console")
+
+
+def current_session(*, touch: bool = False) -> Session | None:
+    """The signed-in session of the browser running this script, if any."""
+    console = installed()
+    if console is None:
+        return None
+    try:
+        cookie = st.context.cookies.get(COOKIE_NAME)
+    except Exception:  # no browser context (a bare script run)
+        return None
+    return console.sessions.lookup(cookie, touch=touch)
+
+
+def gate() -> bool:
+    """True when the rest of the app may render for this browser; else say why.
+
+    The server already refuses every request without a live session when sign-in
+    is required; this is the same check at each page run (an expired or revoked
+    session stops here), and it binds Streamlit's session to the signed-in one.
+    """
+    console = installed()
+    policy = (
+        console.policy
+        if console is not None
+        else policy_from(str(st.get_option("server.address") or ""), read_secrets())
+    )
+    if (reason := policy.refusal()) is not None and not policy.required:
+        st.title("SOC Command Center")
+        st.error(f"Nothing is shown: {reason}")
+        return False
+    if not policy.required:
+        return True
+    session = current_session(touch=True)
+    if console is None or session is None:
+        st.title("SOC Command Center")
+        st.info("You are signed out (or your session expired).")
+        st.link_button("Sign in", SIGN_IN_PATH, type="primary")
+        return False
+    ctx = get_script_run_ctx(suppress_warning=True)
+    if ctx is not None:
+        console.sessions.bind(ctx.session_id, session.id)
+    with st.sidebar:
+        name = st.user.get("email") if policy.method == "oidc" and st.user.is_logged_in else None
+        st.caption(f"Signed in as {name or session.user} from {session.client}")
+        st.button("Sign out", on_click=_sign_out, args=(session.id,), key="soc_sign_out")
+    return True
+
+
+def still_signed_in() -> bool:
+    """For parts that refresh on their own: is this browser's session still live?
+
+    (Without touching it: an unattended refresh is not an analyst's action.)
+    """
+    console = installed()
+    if console is None or not console.policy.required:
+        return True
+    return current_session() is not None
+
+
+def _sign_out(sid: str) -> None:
+    console = installed()
+    if console is not None and console.sessions.revoke(sid):
+        _log.info("sign-out: session %s…", sid[:6])
 
 
 def main() -> None:
@@ -162,4 +277,18 @@ if __name__ == "__main__":
     main()
 
 
-__all__ = ["gate", "hash_password", "is_local_address", "verify_password"]
+__all__ = [
+    "SIGN_IN_PATH",
+    "Console",
+    "Policy",
+    "current_session",
+    "gate",
+    "hash_password",
+    "install",
+    "installed",
+    "is_local_address",
+    "policy_from",
+    "read_secrets",
+    "still_signed_in",
+    "verify_password",
+]

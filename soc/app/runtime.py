@@ -1,7 +1,8 @@
 """The command center's engine room: one background pipeline per server process.
 
-The Streamlit app holds one :class:`Runtime` (``st.cache_resource``), never one
-per browser tab, and it keeps running when no tab is open. It owns the store,
+The server process holds one :class:`Runtime` (:func:`process_runtime`, started
+with the server, before and whether or not anyone signs in), never one per browser
+tab, and it keeps running when no tab is open. It owns the store,
 the engine thread (replaying logs or following the configured sources), the
 analyst's worker and the export worker; pages read the store and call the few
 controls here (threshold, replay, pause). Every control is safe to call from any
@@ -11,6 +12,7 @@ thread.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import threading
 import time
@@ -24,10 +26,11 @@ from soc.acquire.replay import ReplaySourceConfig
 from soc.analyze.analyst import Analyst, build_providers
 from soc.analyze.worker import AnalysisWorker
 from soc.clock import Clock, SystemClock
-from soc.config import Settings, SourceSpec, build_dataclass
+from soc.config import Settings, SourceSpec, build_dataclass, load_settings
 from soc.detect.rules import actions_by_kind
 from soc.engine import Engine, build_sources
 from soc.export.worker import ExportWorker, build_sinks
+from soc.redact import redact
 from soc.store import SqlStore, open_store
 
 _log = logging.getLogger(__name__)
@@ -222,7 +225,7 @@ class Runtime:
                 engine.finish()
         except Exception as exc:  # shown in the UI; the app stays up
             _log.exception("the engine stopped")
-            self._error = f"{type(exc).__name__}: {exc}"
+            self._error = redact(f"{type(exc).__name__}: {exc}")
         finally:
             engine.close()
 
@@ -315,4 +318,47 @@ class Runtime:
             self.store.close()
 
 
-__all__ = ["SAMPLES_DIR", "SAMPLE_FILES", "Runtime", "Status"]
+# --- the server process's one runtime ------------------------------------------------------
+_process_lock = threading.Lock()
+_process: dict[str, Runtime] = {}  # "runtime" -> the process's runtime
+
+
+def process_runtime(settings: Settings | None = None) -> Runtime:
+    """The server process's one runtime, started on first use.
+
+    The command center's server starts it with the process (before anyone signs
+    in); without ``[[sources]]`` it replays the bundled samples
+    (``SOC_APP_REPLAY_SPEED``: event seconds per wall second, 0 = as fast as
+    possible), else it follows the configured sources.
+    """
+    with _process_lock:
+        if "runtime" not in _process:
+            runtime = Runtime(settings or load_settings())
+            try:
+                if runtime.settings.sources:
+                    runtime.follow()
+                else:
+                    runtime.replay_samples(speed=float(os.environ.get("SOC_APP_REPLAY_SPEED", "0")))
+            except BaseException:
+                runtime.close()
+                raise
+            _process["runtime"] = runtime
+        return _process["runtime"]
+
+
+def close_process_runtime() -> None:
+    """Stop the process's runtime (server shutdown; tests); the next use starts a new one."""
+    with _process_lock:
+        runtime = _process.pop("runtime", None)
+    if runtime is not None:
+        runtime.close()
+
+
+__all__ = [
+    "SAMPLES_DIR",
+    "SAMPLE_FILES",
+    "Runtime",
+    "Status",
+    "close_process_runtime",
+    "process_runtime",
+]

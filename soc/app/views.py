@@ -4,20 +4,20 @@ Every reader here asks the database to aggregate (``GROUP BY``, ``COUNT``,
 ``SUM``) and returns at most a page of rows, so a page renders in the same time
 with ten incidents or ten thousand. The pages stay thin: they lay these out.
 
-Attacker-written text (user names, paths, keys, log lines) is data. It reaches
-the screen only through :func:`md_escape` (Markdown), :func:`plot_text` (Plotly
-labels, which understand a few HTML tags), ``st.code`` and ``st.dataframe``,
-never as HTML.
+Attacker-written text (user names, paths, keys, log lines) and model-written text
+(reports, provider errors) are data. They reach the screen only through
+:mod:`soc.text`: ``literal_markdown`` in Markdown (labels, headings, captions,
+messages), ``plot_label`` in Plotly, ``plain`` in tables and selectboxes,
+``visible`` in ``st.code``, ``report_markdown`` for a stored report. Never as HTML,
+never with a bidi control or a zero-width character left unmarked.
 """
 
 from __future__ import annotations
 
-import html
 import json
 import logging
 import math
 import os
-import re
 import tempfile
 import threading
 import time
@@ -56,6 +56,7 @@ from soc.events import (
 from soc.store.sql import AnalysisRecord, window_aggregates, window_kinds
 from soc.store.sql import analyses as analyses_table
 from soc.store.sql import incidents as incidents_table
+from soc.text import literal_markdown, plain, plot_label
 
 if TYPE_CHECKING:
     from soc.analyze.analyst import Report
@@ -87,21 +88,10 @@ SPANS: Final[dict[str, float]] = {
 }
 TIMELINE_BUCKETS: Final = 120
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$=&\"'])")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-
-
-# --- text hygiene -------------------------------------------------------------------------
-def md_escape(text: object, limit: int = 256) -> str:
-    """``text`` as literal Markdown: every character Markdown or HTML could act on is escaped.
-
-    Cut to ``limit`` characters (attacker text can be long) and stripped of
-    control characters and line breaks, so one value stays on one line.
-    """
-    value = _CONTROL.sub(" ", str(text)).replace("\n", " ").replace("\r", " ")
-    if len(value) > limit:
-        value = value[: limit - 1] + "…"
-    return _MD_SPECIAL.sub(r"\\\1", value)
+#: Longest account name in the donut's legend: longer names would squeeze the donut.
+LEGEND_CHARS: Final = 24
+#: Longest text in a chart's hover label.
+HOVER_CHARS: Final = 200
 
 
 def batch_note(record: AnalysisRecord) -> str:
@@ -110,14 +100,6 @@ def batch_note(record: AnalysisRecord) -> str:
     if not isinstance(batch, dict) or not isinstance(batch.get("incidents"), int):
         return ""
     return f" · one report for a batch of {batch['incidents']:,} incidents"
-
-
-def plot_text(text: object, limit: int = 48) -> str:
-    """``text`` for a Plotly label: HTML-escaped (Plotly renders a few tags) and cut short."""
-    value = _CONTROL.sub(" ", str(text))
-    if len(value) > limit:
-        value = value[: limit - 1] + "…"
-    return html.escape(value, quote=True)
 
 
 #: How often the chart feed recomputes a time range's chart data (seconds); window
@@ -424,6 +406,7 @@ def _styled(fig: Any, title: str) -> Any:
 def timeline_figure(frame: pd.DataFrame, bucket_seconds: float) -> Any:
     """Stacked bars of hostile events by kind per bucket, the failed attempts as a line."""
     kinds = frame[frame["kind"] != "failed attempts"]
+    kinds = kinds.assign(kind=[plot_label(k, LEGEND_CHARS) for k in kinds["kind"]])
     failed = frame[frame["kind"] == "failed attempts"]
     fig = px.bar(
         kinds,
@@ -448,10 +431,10 @@ def timeline_figure(frame: pd.DataFrame, bucket_seconds: float) -> Any:
 
 def donut_figure(frame: pd.DataFrame) -> Any:
     """A donut of the targeted accounts' share of failed attempts."""
-    labels = [plot_text(u) for u in frame["user"]]
     fig = go.Figure(
         go.Pie(
-            labels=labels,
+            labels=legend_labels(list(frame["user"])),
+            customdata=[plot_label(u, HOVER_CHARS) for u in frame["user"]],
             values=list(frame["failures"]),
             hole=0.55,
             sort=False,
@@ -459,15 +442,32 @@ def donut_figure(frame: pd.DataFrame) -> Any:
             textinfo="percent",
             textposition="inside",
             insidetextorientation="horizontal",
-            hovertemplate="%{label}: %{value} failed attempts<extra></extra>",
+            hovertemplate="%{customdata}: %{value} failed attempts<extra></extra>",
         )
     )
     return _styled(fig, "Targeted accounts (failed attempts)")
 
 
+def legend_labels(names: Sequence[object], limit: int = LEGEND_CHARS) -> list[str]:
+    """Chart labels for ``names``: escaped, invisible characters marked, at most ``limit``
+    characters, and still distinct (two long names cut alike get `` #2``, `` #3``…: a pie
+    chart would merge equal labels into one slice)."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for name in names:
+        label = plot_label(name, limit)
+        n = 1
+        while label in seen:
+            n += 1
+            label = plot_label(name, limit - len(f" #{n}")) + f" #{n}"
+        seen.add(label)
+        out.append(label)
+    return out
+
+
 def attackers_figure(frame: pd.DataFrame) -> Any:
     """Horizontal bars of the attacking addresses, coloured by severity (red heat scale)."""
-    data = frame.assign(address=[plot_text(a) for a in frame["address"]])
+    data = frame.assign(address=legend_labels(list(frame["address"]), 48))
     order = ["critical", "high", "medium", "low", "none"]
     fig = px.bar(
         data,
@@ -497,8 +497,18 @@ def _duration(seconds: float) -> str:
 
 # --- incidents -------------------------------------------------------------------------
 def expander_label(incident: Incident) -> str:
-    """``HIGH · brute_force · 203.0.113.9``: severity, kind, key (escaped, it is attacker text)."""
-    return f"{incident.severity.upper()} · {incident.kind} · {md_escape(incident.key, 80)}"
+    """``HIGH · brute_force · `203.0.113.9```: severity, kind, and the key as literal text
+    (it is attacker text: a user name can hold a URL, a shortcode or a bidi control)."""
+    return f"{incident.severity.upper()} · {incident.kind} · {literal_markdown(incident.key, 80)}"
+
+
+def incident_option(incident: Incident) -> str:
+    """The incident as a selectbox option (plain text): ``#7 · HIGH · brute_force · key``."""
+    return plain(
+        f"#{incident.id} · {incident.severity.upper()} · {incident.kind} · "
+        f"{plain(incident.key, 60)}",
+        120,
+    )
 
 
 def severity_icon(severity: str) -> str:
@@ -525,12 +535,12 @@ def facts_frame(incident: Incident) -> pd.DataFrame:
         ("successful logins", str(incident.successes)),
         ("events", str(incident.events)),
         ("distinct users", str(incident.distinct_users)),
-        ("source addresses", ", ".join(incident.source_ips[:20])),
-        ("users", ", ".join(incident.users[:20])),
+        ("source addresses", ", ".join(plain(ip, 64) for ip in incident.source_ips[:20])),
+        ("users", ", ".join(plain(u, 64) for u in incident.users[:20])),
     ]
     for name, value in sorted(incident.facts.items()):
         text = value if isinstance(value, str) else json.dumps(value, default=str)
-        rows.append((name, text[:500]))
+        rows.append((plain(name, 64), plain(text, 500)))
     return pd.DataFrame(rows, columns=["fact", "value"])
 
 
@@ -541,7 +551,7 @@ def incidents_frame(items: list[Incident]) -> pd.DataFrame:
             "id": i.id,
             "severity": i.severity,
             "kind": i.kind,
-            "key": i.key,
+            "key": plain(i.key, 200),
             "status": i.status,
             "failures": i.failures,
             "users": i.distinct_users,
@@ -701,9 +711,12 @@ def what_if(
         calls_per_incident=per_incident,
         mean_model_cost=totals.mean_model_cost,
         missed_labelled=pd.DataFrame(
-            [tuple(r) for r in missed], columns=["id", "key", "status", "severity", "peak"]
+            [(r[0], plain(r[1], 200), *r[2:]) for r in missed],
+            columns=["id", "key", "status", "severity", "peak"],
         ),
-        added_keys=pd.DataFrame([tuple(r) for r in added], columns=["address", "peak"]),
+        added_keys=pd.DataFrame(
+            [(plain(r[0], 200), r[1]) for r in added], columns=["address", "peak"]
+        ),
     )
 
 
@@ -778,7 +791,8 @@ def model_server_rows(runtime: Runtime) -> list[dict[str, str]] | None:
         "why it is down": str(status.get("reason") or "-"),
         "load time": "-" if load is None else f"{float(load):.1f} s",
     }
-    return [{"setting": k, "value": v} for k, v in rows.items()]
+    # Failures and reasons are the model server's and its endpoint's text: plain, marked.
+    return [{"setting": k, "value": plain(v, 500)} for k, v in rows.items()]
 
 
 def settings_store_url(settings: Settings) -> str:
@@ -790,6 +804,8 @@ def settings_store_url(settings: Settings) -> str:
 
 
 __all__ = [
+    "HOVER_CHARS",
+    "LEGEND_CHARS",
     "OPEN_STATUSES",
     "RUNTIME_KEY",
     "SPANS",
@@ -810,11 +826,11 @@ __all__ = [
     "donut_figure",
     "expander_label",
     "facts_frame",
+    "incident_option",
     "incidents_frame",
     "latest_activity",
-    "md_escape",
+    "legend_labels",
     "model_server_rows",
-    "plot_text",
     "reanalyse",
     "runtime_from",
     "save_upload",

@@ -57,6 +57,7 @@ from soc.export.base import (
     content_digest,
     is_retryable_status,
 )
+from soc.redact import SecretLike, redact, redact_url, url_secrets
 
 _log = logging.getLogger(__name__)
 
@@ -171,12 +172,18 @@ class ElasticSink:
             options["ca_certs"] = config.ca_certs
         if api_key is not None:
             options["api_key"] = api_key.reveal()
+        #: What no message may show: the API key, and a password in a host URL.
+        self._secrets: list[SecretLike] = [
+            api_key,
+            *(secret for host in config.hosts for secret in url_secrets(host)),
+        ]
         self.client = Elasticsearch(list(config.hosts), **options)
         self._template_done = not (config.install_template and config.op_type == "index")
 
     def __repr__(self) -> str:
         return (
-            f"ElasticSink(name={self.name!r}, hosts={self.config.hosts!r}, "
+            f"ElasticSink(name={self.name!r}, "
+            f"hosts={[redact_url(host) for host in self.config.hosts]!r}, "
             f"index={self.config.index!r}, op_type={self.config.op_type!r})"
         )
 
@@ -209,13 +216,13 @@ class ElasticSink:
             failure = DocumentResult(
                 ok=False,
                 status=status,
-                error=f"{type(exc).__name__}: {_short(exc.message)}",
+                error=f"{type(exc).__name__}: {self._said(exc.message)}",
                 retryable=is_retryable_status(status) or (status is not None and status < 300),
             )
             results.extend([failure] * (len(actions) - len(results)))
         except TransportError as exc:
             failure = DocumentResult(
-                ok=False, status=None, error=f"{type(exc).__name__}: {_short(exc.message)}"
+                ok=False, status=None, error=f"{type(exc).__name__}: {self._said(exc.message)}"
             )
             results.extend([failure] * (len(actions) - len(results)))
         return DeliveryResult(tuple(results))
@@ -283,7 +290,7 @@ class ElasticSink:
                 "alerts are written with dynamic mappings",
                 self.config.index,
                 exc.meta.status if exc.meta is not None else "?",
-                _short(exc.message),
+                self._said(exc.message),
             )
         except TransportError:
             return  # unreachable: the bulk request will fail too; try again next time
@@ -301,10 +308,10 @@ class ElasticSink:
         except ApiError as exc:
             status = exc.meta.status if exc.meta is not None else None
             return HealthStatus(
-                False, f"{type(exc).__name__} ({status}): {_short(str(exc.message))}"
+                False, f"{type(exc).__name__} ({status}): {self._said(exc.message)}"
             )
         except TransportError as exc:
-            return HealthStatus(False, f"{type(exc).__name__}: {_short(str(exc.message))}")
+            return HealthStatus(False, f"{type(exc).__name__}: {self._said(exc.message)}")
         body = info.body if isinstance(info.body, Mapping) else {}
         version = body.get("version", {}).get("number", "?")
         cluster = body.get("cluster_name", "?")
@@ -312,6 +319,10 @@ class ElasticSink:
 
     def close(self) -> None:
         self.client.close()
+
+    def _said(self, text: object) -> str:
+        """What the client or the cluster said, short, with no credential in it."""
+        return _short(redact(str(text), self._secrets))
 
 
 def _short(text: object, limit: int = 300) -> str:

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 from soc.events import Incident
 from soc.export.base import Sink, to_ecs_alert
+from soc.redact import redact
 
 _log = logging.getLogger(__name__)
 
@@ -163,7 +164,9 @@ def deliver_pending(
     for row, outcome in zip(due, result.results, strict=True):
         if outcome.ok:
             continue
-        error = (outcome.error or "failed")[:MAX_ERROR_CHARS]
+        # Redacted before it is stored and cut: the sinks mask their own secrets;
+        # this masks the process's others and any URL credential a message quotes.
+        error = redact(outcome.error or "failed")[:MAX_ERROR_CHARS]
         wait = sink.retry.delay(row.attempts, retryable=outcome.retryable)
         next_at = now + wait
         store.mark_export_failed(row.id, error, next_at)

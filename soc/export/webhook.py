@@ -42,6 +42,7 @@ from soc.export.base import (
     content_digest,
     is_retryable_status,
 )
+from soc.redact import SecretLike, redact, redact_url, url_secrets
 
 _log = logging.getLogger(__name__)
 
@@ -137,6 +138,8 @@ class WebhookSink:
                     f"secret {config.token_secret!r} contains a line break", "token_secret"
                 )
             self._token = token
+        #: What no error may show: the token, and any secret query value of the URL.
+        self._secrets: list[SecretLike] = [self._token, *url_secrets(config.url)]
         handlers: list[urllib.request.BaseHandler] = [_RefuseRedirects()]
         if urlsplit(config.url).scheme == "https":
             context = ssl.create_default_context(cafile=config.ca_certs or None)
@@ -147,7 +150,7 @@ class WebhookSink:
         self._opener = urllib.request.build_opener(*handlers)
 
     def __repr__(self) -> str:
-        return f"WebhookSink(name={self.name!r}, url={self.config.url!r})"
+        return f"WebhookSink(name={self.name!r}, url={redact_url(self.config.url)!r})"
 
     def deliver(self, documents: Sequence[Mapping[str, Any]]) -> DeliveryResult:
         """POST each document; after a failure with no response, the rest are not tried."""
@@ -167,11 +170,12 @@ class WebhookSink:
 
     def _post(self, document: Mapping[str, Any]) -> DocumentResult:
         result = self._send(document)
-        if result.error and self._token is not None and self._token.reveal() in result.error:
-            # A receiver that echoes request headers must not get the token into
-            # the outbox's error column or the logs.
-            scrubbed = result.error.replace(self._token.reveal(), "***")
-            return DocumentResult(result.ok, result.status, scrubbed, result.retryable)
+        if result.error:
+            # A receiver that echoes request headers (or a part of the token) must
+            # not get it into the outbox's error column or the logs.
+            scrubbed = redact(result.error, self._secrets)
+            if scrubbed != result.error:
+                return DocumentResult(result.ok, result.status, scrubbed, result.retryable)
         return result
 
     def _send(self, document: Mapping[str, Any]) -> DocumentResult:
@@ -199,13 +203,13 @@ class WebhookSink:
                 status = int(response.status)
         except urllib.error.HTTPError as exc:
             status = exc.code
-            detail = _response_excerpt(exc, self._token)
+            detail = _response_excerpt(exc, self._secrets)
             if 300 <= status < 400:
                 target = exc.headers.get("Location", "?") if exc.headers else "?"
                 return DocumentResult(
                     ok=False,
                     status=status,
-                    error=f"{status} redirect to {_short(target, 200)} not followed",
+                    error=f"{status} redirect to {_short(redact_url(target), 200)} not followed",
                     retryable=False,
                 )
             return DocumentResult(
@@ -241,7 +245,7 @@ class WebhookSink:
         """Nothing to release: each POST opens and closes its own connection."""
 
 
-def _response_excerpt(exc: urllib.error.HTTPError, token: Secret | None) -> str:
+def _response_excerpt(exc: urllib.error.HTTPError, secrets: Sequence[SecretLike]) -> str:
     try:
         raw = exc.read(_MAX_RESPONSE_BYTES)
     except OSError:
@@ -249,10 +253,8 @@ def _response_excerpt(exc: urllib.error.HTTPError, token: Secret | None) -> str:
     finally:
         exc.close()
     text = raw.decode("utf-8", errors="replace")
-    if token is not None:
-        # Before shortening: a cut through the token would leave a prefix unscrubbed.
-        text = text.replace(token.reveal(), "***")
-    return _short(text, 200)
+    # Before shortening: a cut through the token would leave a prefix unmasked.
+    return _short(redact(text, secrets), 200)
 
 
 def _short(text: str, limit: int = 300) -> str:

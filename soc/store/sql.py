@@ -43,6 +43,8 @@ from sqlalchemy.engine import Connection, Engine
 
 from soc.errors import StoreError
 from soc.events import SEVERITIES, STATUSES, Incident, WindowStats
+from soc.redact import MASK, process_secrets, redact, redact_url
+from soc.store.files import make_store_private
 
 #: Bumped whenever the schema changes; ``open_store`` migrates older stores.
 SCHEMA_VERSION = 3
@@ -849,7 +851,9 @@ class SqlStore:
 
     def __init__(self, engine: Engine, *, temporary_dir: Path | None = None) -> None:
         self.engine = engine
-        self.url = engine.url.render_as_string(hide_password=True)
+        #: The URL as it may be shown (``user:***@``, no secret query values).
+        self.url = _shown_url(engine.url)
+        self._password = engine.url.password
         self._sqlite = engine.dialect.name == "sqlite"
         self._temporary_dir = temporary_dir
 
@@ -869,7 +873,9 @@ class SqlStore:
                 exc, sa.exc.OperationalError | sa.exc.InterfaceError
             )
             raise StoreError(
-                f"cannot write the store: {exc.orig}", where=self.url, transient=transient
+                f"cannot write the store: {_driver_said(exc, self._password)}",
+                where=self.url,
+                transient=transient,
             ) from exc
 
     @contextmanager
@@ -1429,18 +1435,35 @@ def open_store(url: str) -> SqlStore:
     temporary file deleted by :meth:`SqlStore.close`: an in-memory SQLite
     database is private to one connection, and the store is read from other
     threads.
+
+    A SQLite store's folder and files are made private first
+    (:func:`soc.store.files.make_store_private`). The URL's password is
+    registered with :mod:`soc.redact`, and no error names the URL with it: a
+    :class:`StoreError` shows the URL as ``user:***@host``.
     """
+    process_secrets().add_url(url)
     try:
         parsed = sa.make_url(url)
-    except sa.exc.ArgumentError as exc:
-        raise StoreError(f"not a database URL: {url!r}", where="store.url") from exc
+    except sa.exc.ArgumentError:
+        # Not parsed, so its parts are unknown: whatever precedes an "@" may be a password.
+        shown = f"{MASK}@{url.rpartition('@')[2]}" if "@" in url else redact_url(url)
+        raise StoreError(f"not a database URL: {shown!r}", where="store.url") from None
+    shown = _shown_url(parsed)
     temporary_dir: Path | None = None
     if parsed.get_backend_name() == "sqlite":
         if parsed.database in (None, "", ":memory:"):
             temporary_dir = Path(tempfile.mkdtemp(prefix="soc-store-"))
             parsed = parsed.set(database=str(temporary_dir / "soc.db"))
-        else:
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        database = parsed.database or ""
+        if not database.startswith("file:") and not parsed.query.get("uri"):
+            try:
+                make_store_private(Path(database))
+            except OSError as exc:
+                if temporary_dir is not None:
+                    shutil.rmtree(temporary_dir, ignore_errors=True)
+                raise StoreError(
+                    f"cannot create the store's folder or file: {exc.strerror}", where=shown
+                ) from exc
     try:
         if parsed.get_backend_name() == "postgresql":
             # A server restart leaves dead connections in the pool; test before use.
@@ -1461,8 +1484,20 @@ def open_store(url: str) -> SqlStore:
             shutil.rmtree(temporary_dir, ignore_errors=True)
         if isinstance(exc, StoreError):
             raise
-        raise StoreError(f"cannot open the store: {exc.orig}", where=url) from exc
+        raise StoreError(
+            f"cannot open the store: {_driver_said(exc, parsed.password)}", where=shown
+        ) from exc
     return SqlStore(engine, temporary_dir=temporary_dir)
+
+
+def _driver_said(exc: sa.exc.DBAPIError, password: str | None) -> str:
+    """The database driver's message, on one line, with the URL's password masked."""
+    return " ".join(redact(str(exc.orig), [password]).split())
+
+
+def _shown_url(url: sa.URL) -> str:
+    """``url`` as errors and pages may show it: no password, no secret query value."""
+    return redact_url(url.render_as_string(hide_password=True))
 
 
 # --- schema versions -------------------------------------------------------------------
@@ -1484,7 +1519,7 @@ _PG_MIGRATION_LOCK = 0x50C5_0001
 
 
 def _migrate(engine: Engine) -> None:
-    where = engine.url.render_as_string(hide_password=True)
+    where = _shown_url(engine.url)
     with engine.connect() as conn, conn.begin():
         # One migration at a time: the engine and the UI may open a new store at once.
         if engine.dialect.name == "sqlite":

@@ -198,10 +198,30 @@ def test_model_text_renders_as_text() -> None:
         render_markdown(fields, sheet, policy_actions(sheet, actions_by_kind()))
     )
     summary = html.split("<h2>Summary</h2>\n", 1)[1].split("\n", 1)[0]
+    # A URL is shown in a code span: Streamlit links bare URLs even when escaped.
     assert summary == (
-        "<p>&lt;img src=x onerror=alert(1)&gt; **bold** [link](http://example.org)</p>"
+        "<p>&lt;img src=x onerror=alert(1)&gt; **bold** <code>[link](http://example.org)</code></p>"
     )
     assert "<img" not in html and "<a " not in html
+
+
+def test_model_text_with_links_shortcodes_and_math_stays_text() -> None:
+    """What passed grounding in the pen test and rendered as links, emoji and KaTeX."""
+    sheet = build_fact_sheet(_incident(["root"]), [], AnalyzeConfig())
+    fields = json.loads(_reply())
+    fields["assessment"] = (
+        "See https://evil.example/x or www.evil.example, mailto:x@evil.example :smile: "
+        ":red[ALERT] $x^2$ $$y$$ :material/home: user\u202etxt.exe"
+    )
+    markdown = render_markdown(fields, sheet, policy_actions(sheet, actions_by_kind()))
+    html = MarkdownIt("commonmark").render(markdown)
+    assessment = html.split("<h2>Assessment and severity</h2>\n", 1)[1].split("<h2>", 1)[0]
+    for word in ("https://evil.example/x", "www.evil.example,", "mailto:x@evil.example"):
+        assert f"<code>{word}</code>" in assessment, word
+    assert "<code>:smile:</code>" in assessment
+    assert ":red[ALERT] $x^2$ $$y$$" in assessment  # escaped: text, no directive, no math
+    assert ":<code>material/home:</code>" in assessment  # the colon outside the span
+    assert "user⟨U+202E⟩txt.exe" in assessment and "\u202e" not in markdown
 
 
 def test_the_same_facts_are_analysed_once() -> None:

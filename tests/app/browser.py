@@ -12,10 +12,11 @@ from __future__ import annotations
 import http.client
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,9 +93,18 @@ class RunningApp:
             return f"(cannot read the app's log: {exc})"
 
 
-def _healthy(port: int) -> bool:
+def _healthy(port: int, *, tls: bool = False) -> bool:
     """Whether Streamlit's health endpoint answers ``ok``."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+    connection = (
+        http.client.HTTPSConnection(
+            "127.0.0.1",
+            port,
+            timeout=2,
+            context=ssl._create_unverified_context(),  # noqa: S323 (self-signed)
+        )
+        if tls
+        else http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+    )
     try:
         connection.request("GET", "/_stcore/health")
         response = connection.getresponse()
@@ -123,8 +133,14 @@ def run_app(
     script: str = "app.py",
     timeout_s: float = STARTUP_TIMEOUT_S,
     env: Mapping[str, str] | None = None,
+    address: str = "127.0.0.1",
+    args: Sequence[str] = (),
+    tls: bool = False,
 ) -> Iterator[RunningApp]:
     """Start ``streamlit run <script>`` in ``root``, wait until healthy, stop it afterwards.
+
+    ``args``: more ``streamlit run`` options (``--secrets.files``, TLS files…);
+    ``tls``: the server answers HTTPS (its URL and health check use it).
 
     The app's output goes to a file (a pipe nobody reads could fill up and stall the
     server); it is printed when the app fails to start and whenever the block fails.
@@ -140,7 +156,7 @@ def run_app(
         "--server.port",
         str(port),
         "--server.address",
-        "127.0.0.1",
+        address,
         "--server.headless",
         "true",
         "--browser.gatherUsageStats",
@@ -148,6 +164,7 @@ def run_app(
         # Nothing edits the sources during the test; watching them only costs CPU.
         "--server.fileWatcherType",
         "none",
+        *args,
     ]
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
@@ -158,10 +175,10 @@ def run_app(
             stdout=log_file,
             stderr=subprocess.STDOUT,
         )
-    app = RunningApp(f"http://127.0.0.1:{port}", process, log_path)
+    app = RunningApp(f"{'https' if tls else 'http'}://127.0.0.1:{port}", process, log_path)
     try:
         deadline = time.monotonic() + timeout_s
-        while not _healthy(port):
+        while not _healthy(port, tls=tls):
             if process.poll() is not None:
                 raise AppStartError(
                     f"the app exited with status {process.returncode} before answering; "

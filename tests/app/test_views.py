@@ -55,14 +55,16 @@ def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
         runtime.close()
 
 
-def test_text_hygiene() -> None:
-    assert views.md_escape("<script>alert(1)</script>") == "\\<script\\>alert\\(1\\)\\</script\\>"
-    assert views.md_escape("[x](javascript:alert(1))").startswith("\\[x\\]\\(javascript\\:")
-    assert views.md_escape("a\nb\x1bc") == "a b c"
-    assert len(views.md_escape("x" * 1000, limit=10)) == 10
-    assert views.plot_text('<b onmouseover="x">root</b>') == (
-        "&lt;b onmouseover=&quot;x&quot;&gt;root&lt;/b&gt;"
-    )
+def test_chart_labels_are_escaped_short_and_distinct() -> None:
+    long = "administrator.backup.service.account@evil.example"
+    (tag,) = views.legend_labels(['<b onmouseover="x">root</b>'], 48)
+    assert tag == "&lt;b onmouseover=&quot;x&quot;&gt;root&lt;/b&gt;"
+    labels = views.legend_labels(['<b onmouseover="x">root</b>', long, long + "2", "u\u202ex"])
+    assert labels[0] == "&lt;b onmouseover=&quot;x&quot;&gt;root…"  # cut before escaping
+    assert labels[1] == long[: views.LEGEND_CHARS - 1] + "…"
+    assert labels[2] != labels[1] and labels[2].endswith(" #2")  # a pie would merge them
+    assert len(labels[2]) == views.LEGEND_CHARS
+    assert labels[3] == "u⟨U+202E⟩x"
 
 
 def test_chart_range_ends_at_the_newest_window(runtime: Runtime) -> None:
@@ -121,14 +123,30 @@ def test_targeted_users_donut(runtime: Runtime) -> None:
     frame = views.targeted_users_frame(runtime.store, 0.0)
     assert frame["user"].iloc[0] == "root"
     fig = views.donut_figure(frame)
-    assert list(fig.data[0].labels) == list(frame["user"])
+    assert list(fig.data[0].labels) == views.legend_labels(list(frame["user"]))
+    # The samples' botnet names are among the most targeted: short, marked, in full on hover.
+    assert "user\u202etxt.exe" in set(frame["user"])
+    assert max(len(label) for label in fig.data[0].labels) <= views.LEGEND_CHARS
+    assert "user⟨U+202E⟩txt.exe" in fig.data[0].labels
+    assert "administrator.backup.service.account@evil.example" in fig.data[0].customdata
+    assert not any("\u202e" in str(label) for label in fig.data[0].labels)
 
 
 def test_incident_views(runtime: Runtime) -> None:
     (brute,) = runtime.store.list_incidents(kind="brute_force")
     assert views.expander_label(brute) == (
-        f"{brute.severity.upper()} · brute_force · {views.md_escape(brute.key)}"
+        f"{brute.severity.upper()} · brute_force · `{brute.key}`"  # a code span: literal text
     )
+    (hostile,) = [
+        i for i in runtime.store.list_incidents(kind="distributed_brute_force") if i.key != "root"
+    ]
+    assert hostile.key == "https://evil.example/x"
+    assert views.expander_label(hostile).endswith(" · `https://evil.example/x`")
+    option = views.incident_option(hostile)
+    assert option == f"#{hostile.id} · MEDIUM · distributed_brute_force · https://evil.example/x"
+    users = dict(views.facts_frame(hostile).itertuples(index=False))["users"]
+    assert "user⟨U+202E⟩txt.exe" in users and "ad⟨U+200B⟩min" in users
+    assert "\u202e" not in users and "\u200b" not in users
     facts = dict(views.facts_frame(brute).itertuples(index=False))
     assert facts["peak_failures_in_window"] == str(brute.facts["peak_failures_in_window"])
     assert facts["failed attempts"] == str(brute.failures)
