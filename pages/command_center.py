@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from soc import text
-from soc.app import views
+from soc.app import auth, views
 
 runtime = views.runtime_from(st.session_state)
 
@@ -37,6 +37,10 @@ span = views.SPANS[span_label]
 @st.fragment(run_every=2.0 if live else None)
 def live_view() -> None:
     """Everything that moves: re-run every two seconds without touching the widgets above."""
+    if not auth.still_signed_in():
+        # Signed out (here or in another tab) or expired: the whole page reruns and
+        # the gate takes over; nothing more is refreshed for this browser.
+        st.rerun()
     status = runtime.status()
     store = runtime.store
     if status.error:

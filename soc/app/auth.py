@@ -235,7 +235,7 @@ def gate() -> bool:
     session = current_session(touch=True)
     if console is None or session is None:
         st.title("SOC Command Center")
-        st.info("You are signed out (or your session expired).")
+        st.info("You are signed out (or your session expired). Reload this page to sign in.")
         st.link_button("Sign in", SIGN_IN_PATH, type="primary")
         return False
     ctx = get_script_run_ctx(suppress_warning=True)
