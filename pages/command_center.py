@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from soc import text
-from soc.app import auth, views
+from soc.app import auth, memory, views
 
 runtime = views.runtime_from(st.session_state)
 
@@ -155,6 +155,19 @@ def live_view() -> None:
                 st.markdown(text.report_markdown(latest_report.markdown))
             else:
                 st.caption("The analyst has not written a report yet.")
+            for line in memory.intel_lines(incident.facts):
+                st.warning(f"Threat intel: {line}", icon="🛑")
+            if records and (origin := memory.reused_from(records[-1].structured)) is not None:
+                st.caption(f"Report reused from similar incident #{origin} (no model call).")
+            similar = memory.similar_to(runtime, incident_id)
+            if similar:
+                st.markdown("**Similar past incidents**")
+                for match in similar:
+                    st.page_link(
+                        "pages/incidents.py",
+                        label=memory.match_label(match),
+                        query_params={"incident": str(match.incident_id)},
+                    )
             st.dataframe(views.facts_frame(incident), hide_index=True, width="stretch")
             evidence = store.evidence(incident_id)
             if evidence:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from soc import text
-from soc.app import views
+from soc.app import memory, views
 from soc.events import INCIDENT_KINDS, STATUSES
 
 runtime = views.runtime_from(st.session_state)
@@ -24,6 +24,23 @@ search = (
     .strip()
 )
 page_size = filters[3].selectbox("Rows", [25, 50, 100], key="inc_rows")
+
+with st.expander("Search by description (similar incidents)", icon="🔎"):
+    # Free text against every incident's description ("spray against oracle and
+    # postgres accounts"), by meaning rather than by substring.
+    query = st.text_input(
+        "Describe the attack", key="inc_semantic", placeholder="password spray against oracle"
+    ).strip()
+    if query:
+        found = memory.search(runtime, query)
+        if not found:
+            st.info("Nothing found (the incident memory is empty or turned off).")
+        for match in found:
+            st.page_link(
+                "pages/incidents.py",
+                label=memory.match_label(match),
+                query_params={"incident": str(match.incident_id)},
+            )
 
 status_filter = statuses or None
 kind_filter = kinds or None
@@ -52,6 +69,12 @@ if not items:
 st.dataframe(views.incidents_frame(items), hide_index=True, width="stretch")
 
 labels = {int(i.id or 0): views.incident_option(i) for i in items}  # options are plain text
+# A link from another incident (?incident=N) opens that one, whatever the filters show.
+asked = st.query_params.get("incident", "")
+if asked.isdigit() and (linked := store.get_incident(int(asked))) is not None:
+    labels = {int(asked): views.incident_option(linked), **labels}
+    st.session_state["inc_selected"] = int(asked)
+    del st.query_params["incident"]
 selected = st.selectbox(
     "Incident", list(labels), format_func=lambda i: labels[i], key="inc_selected"
 )
@@ -99,9 +122,13 @@ with reanalysis:
         )
         st.success(f"New report by {text.literal_markdown(report.provider, 40)}{note}.")
 
+for line in memory.intel_lines(incident.facts):
+    st.warning(f"Threat intel: {line}", icon="🛑")
+
 records = store.analyses(incident_id)
-report_tab, facts_tab, evidence_tab, history_tab = st.tabs(
-    ["Report", "Facts", "Evidence", f"Analyses ({len(records)})"]
+similar = memory.similar_to(runtime, incident_id)
+report_tab, facts_tab, evidence_tab, similar_tab, history_tab = st.tabs(
+    ["Report", "Facts", "Evidence", f"Similar ({len(similar)})", f"Analyses ({len(records)})"]
 )
 with report_tab:
     if records:
@@ -117,6 +144,13 @@ with report_tab:
                 else ""
             )
         )
+        if (origin := memory.reused_from(latest.structured)) is not None:
+            st.page_link(
+                "pages/incidents.py",
+                label=f"Reused from similar incident #{origin} (no model call)",
+                query_params={"incident": str(origin)},
+                icon="♻️",
+            )
         if latest.grounding_errors:
             st.warning(
                 "Grounding problems: "
@@ -135,6 +169,15 @@ with evidence_tab:
         st.code(text.visible("\n".join(incident.evidence)), language=None, wrap_lines=True)
     else:
         st.info("No evidence lines stored.")
+with similar_tab:
+    if not similar:
+        st.info("No similar past incident (or the incident memory is turned off).")
+    for match in similar:
+        st.page_link(
+            "pages/incidents.py",
+            label=memory.match_label(match),
+            query_params={"incident": str(match.incident_id)},
+        )
 with history_tab:
     for record in reversed(records):
         st.caption(

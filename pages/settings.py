@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from soc import text
-from soc.app import views
+from soc.app import memory, views
 
 runtime = views.runtime_from(st.session_state)
 overview = views.settings_overview(runtime.settings)
@@ -78,3 +78,17 @@ with keys_col:
         hide_index=True,
         width="stretch",
     )
+
+memory_col, intel_col = st.columns(2)
+with memory_col:
+    st.subheader("Incident memory")
+    if runtime.memory is None:
+        st.caption("Turned off ([similar] enabled = false).")
+    else:
+        st.dataframe(memory.memory_rows(runtime.memory), hide_index=True, width="stretch")
+with intel_col:
+    st.subheader("Threat intel feeds")
+    if runtime.intel is None:
+        st.caption("No [[intel]] feed configured.")
+    else:
+        st.dataframe(memory.feed_rows(runtime.intel), hide_index=True, width="stretch")

@@ -5,6 +5,10 @@ result; errors the product raises on purpose (``SocError``) become one line on
 stderr and exit status 2. Nothing it prints or logs shows a secret: the
 configuration's secrets and URL passwords are registered with :mod:`soc.redact`,
 log records are redacted while a command runs, and so is an unexpected traceback.
+
+Why one file past 600 lines: the pipeline's commands (replay, run and their
+workers' set-up and summary) share their helpers and read best together; the
+incident memory and threat-intel commands live in :mod:`soc.cli_memory`.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import Any, TextIO
 
 from soc import __version__, redact
 from soc.analyze.base import PROVIDER_TYPES, AnalyzeConfig
+from soc.cli_memory import add_commands as add_memory_commands
 from soc.clock import SystemClock
 from soc.config import Settings, SourceSpec, build_dataclass, load_settings
 from soc.errors import SocError
@@ -130,6 +135,8 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(handler=_cmd_eval)
 
+    add_memory_commands(commands, _load_settings)
+
     p = commands.add_parser("run", help="follow the configured sources until SIGINT/SIGTERM")
     p.add_argument("--once", action="store_true", help="one pass over the sources, then exit")
     p.set_defaults(handler=_cmd_run)
@@ -234,7 +241,7 @@ def _cmd_samples(args: argparse.Namespace) -> int:
 # --- replay --------------------------------------------------------------------
 def _cmd_replay(args: argparse.Namespace) -> int:
     from soc.acquire.replay import ReplaySourceConfig
-    from soc.engine import Engine, build_sources
+    from soc.engine import Engine, build_sources, notify_all
     from soc.store import open_store
 
     settings = _load_settings(args)
@@ -256,10 +263,14 @@ def _cmd_replay(args: argparse.Namespace) -> int:
             "command line",
         )
     store = open_store(args.db)
+    analysing = args.analyst != "none"
     try:
         with (
+            _remembering(
+                settings, store, clock, args.db, replay=True, analysing=analysing
+            ) as memory,
             _exporting(settings, store) as worker,
-            _analysing(settings, store, clock, enabled=args.analyst != "none") as analysis,
+            _analysing(settings, store, clock, enabled=analysing, memory=memory) as analysis,
         ):
             # Another machine's logs, most likely: this machine's addresses mean nothing
             # there. A replay starts over: its detector remembers no earlier run.
@@ -270,7 +281,11 @@ def _cmd_replay(args: argparse.Namespace) -> int:
                 sources=build_sources(settings, clock),
                 host_addresses=(),
                 resume=False,
-                on_incidents=analysis.notify if analysis is not None else None,
+                on_incidents=notify_all(
+                    analysis.notify if analysis is not None else None,
+                    memory.notify if memory is not None else None,
+                ),
+                intel=_intel(settings, clock),
             )
             stop = _stop_on_signals()
             try:
@@ -278,6 +293,8 @@ def _cmd_replay(args: argparse.Namespace) -> int:
                 engine.finish()
             finally:
                 engine.close()
+            if memory is not None:
+                memory.drain()  # every incident in the index before reports may reuse
             if analysis is not None:
                 # One report per incident, on its final state: a replay has no reader
                 # waiting for early reports.
@@ -314,8 +331,61 @@ def _apply_detection_flags(settings: Settings, args: argparse.Namespace) -> None
 
 
 @contextlib.contextmanager
+def _remembering(
+    settings: Settings,
+    store: Any,
+    clock: Any,
+    store_url: str,
+    *,
+    replay: bool = False,
+    analysing: bool = True,
+) -> Iterator[Any]:
+    """The incident memory, embedding on its thread while the block runs (None when off).
+
+    A replay into an in-memory store keeps a memory only for reuse (when reports
+    are written): nothing of it would outlive the command.
+    """
+    from soc.engine import build_memory
+    from soc.similar import index_path_for
+
+    config = settings.similar
+    if replay and index_path_for(store_url, config) is None:
+        wanted = analysing and config.reuse and any(n != "offline" for n in settings.analyze.chain)
+        if not wanted:
+            yield None
+            return
+    memory = build_memory(settings, store, clock, store_url)
+    if memory is None:
+        yield None
+        return
+    memory.start()
+    try:
+        yield memory
+    finally:
+        memory.stop()
+
+
+def _intel(settings: Settings, clock: Any) -> Any:
+    """The threat-intel enricher with its feeds read now (None without feeds)."""
+    from soc.engine import build_intel
+
+    enricher = build_intel(settings, clock)
+    if enricher is not None:
+        for status in enricher.refresh_now():
+            if status.last_error:
+                print(f"soc: intel feed {status.name}: {status.last_error}", file=sys.stderr)
+    return enricher
+
+
+@contextlib.contextmanager
 def _analysing(
-    settings: Settings, store: Any, clock: Any, *, enabled: bool, background: bool = False
+    settings: Settings,
+    store: Any,
+    clock: Any,
+    *,
+    enabled: bool,
+    background: bool = False,
+    memory: Any = None,
 ) -> Iterator[Any]:
     """The analyst's dispatch worker (None when disabled); on a thread if ``background``."""
     if not enabled:
@@ -329,7 +399,8 @@ def _analysing(
     analyst = Analyst(settings.analyze, providers, clock, actions=actions_by_kind())
     analyst.start()  # a local model server loads while the logs are read
     # Live (background), a new incident gets its offline report at once, as in the app.
-    worker = AnalysisWorker(store, analyst, clock, offline_first=background)
+    precedents = memory if memory is not None and settings.similar.reuse else None
+    worker = AnalysisWorker(store, analyst, clock, offline_first=background, precedents=precedents)
     if background:
         worker.start()
     try:
@@ -559,7 +630,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 # --- run -----------------------------------------------------------------------
 def _cmd_run(args: argparse.Namespace) -> int:
-    from soc.engine import Engine
+    from soc.engine import Engine, notify_all
+    from soc.enrich import IntelRefresher
     from soc.store import open_store
 
     settings = _load_settings(args)
@@ -568,14 +640,28 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise SocError("no sources configured: add a [[sources]] table", where=str(where))
     clock = SystemClock()
     store = open_store(settings.store.url)
+    intel = _intel(settings, clock)
+    refresher = IntelRefresher(intel) if intel is not None else None
     try:
         with (
+            _remembering(settings, store, clock, settings.store.url) as memory,
             _exporting(settings, store) as worker,
-            _analysing(settings, store, clock, enabled=True, background=True) as analysis,
+            _analysing(
+                settings, store, clock, enabled=True, background=True, memory=memory
+            ) as analysis,
         ):
             engine = Engine(
-                settings, store, clock, follow_tuning=True, on_incidents=analysis.notify
+                settings,
+                store,
+                clock,
+                follow_tuning=True,
+                on_incidents=notify_all(
+                    analysis.notify, memory.notify if memory is not None else None
+                ),
+                intel=intel,
             )
+            if refresher is not None:
+                refresher.start()
             stop = _stop_on_signals()
             try:
                 if args.once:
@@ -589,6 +675,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
             analysis.drain(offline_only=True)
             _finish_exports(worker, settings)
     finally:
+        if refresher is not None:
+            refresher.stop()
         store.close()
     stats = engine.report.parse
     print(

@@ -16,16 +16,18 @@ import os
 import tomllib
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
 
 from soc.analyze.base import AnalyzeConfig
 from soc.detect.base import DetectConfig
+from soc.enrich.base import INTEL_KEYS, IntelSpec
 from soc.errors import ConfigError
 from soc.parse.base import ParseConfig
 from soc.redact import redact_data
+from soc.similar.base import SimilarConfig
 from soc.window.base import WindowConfig
 
 #: Where ``soc`` looks for its configuration when ``--config``/``SOC_CONFIG`` are absent.
@@ -33,11 +35,16 @@ DEFAULT_CONFIG_PATH = Path("soc.toml")
 DEFAULT_SECRETS_PATH = Path(".streamlit/secrets.toml")
 
 #: Secret names and the environment variables each is read from, first found wins.
+#: A secret an ``[[intel]]`` feed names that is not listed here (``password_secret =
+#: "opencti_token"``) is read from the variable of the same name in upper case
+#: (``OPENCTI_TOKEN``), else from ``secrets.toml``.
 SECRET_ENV: dict[str, tuple[str, ...]] = {
     "gemini_api_key": ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
     "openai_api_key": ("SOC_OPENAI_API_KEY", "OPENAI_API_KEY"),
     "elasticsearch_api_key": ("SOC_ELASTICSEARCH_API_KEY", "ELASTIC_API_KEY"),
     "webhook_token": ("SOC_WEBHOOK_TOKEN",),
+    "taxii_password": ("SOC_TAXII_PASSWORD",),
+    "taxii_token": ("SOC_TAXII_TOKEN",),
 }
 
 
@@ -194,8 +201,10 @@ class Settings:
     detect: DetectConfig = field(default_factory=DetectConfig)
     analyze: AnalyzeConfig = field(default_factory=AnalyzeConfig)
     console: ConsoleConfig = field(default_factory=ConsoleConfig)
+    similar: SimilarConfig = field(default_factory=SimilarConfig)
     sources: list[SourceSpec] = field(default_factory=list)
     exports: list[ExportSpec] = field(default_factory=list)
+    intel: list[IntelSpec] = field(default_factory=list)
     secrets: dict[str, Secret] = field(default_factory=dict)
     path: Path | None = None  # the file these came from, if any
 
@@ -216,7 +225,9 @@ class Settings:
             "detect": dataclasses.asdict(self.detect),
             "analyze": dataclasses.asdict(self.analyze),
             "console": dataclasses.asdict(self.console),
+            "similar": dataclasses.asdict(self.similar),
             "exports": [{"name": e.name, "type": e.type, **e.options} for e in self.exports],
+            "intel": [dataclasses.asdict(spec) for spec in self.intel],
             "sources": [
                 {
                     "name": s.name,
@@ -226,7 +237,7 @@ class Settings:
                 }
                 for s in self.sources
             ],
-            "secrets": {name: name in self.secrets for name in SECRET_ENV},
+            "secrets": {name: name in self.secrets for name in secret_names(self.intel)},
         }
         redacted: dict[str, Any] = redact_data(described, self.secrets.values())
         return redacted
@@ -240,9 +251,10 @@ _SECTIONS: dict[str, type[Any]] = {
     "detect": DetectConfig,
     "analyze": AnalyzeConfig,
     "console": ConsoleConfig,
+    "similar": SimilarConfig,
 }
 _SOURCE_COMMON = ("name", "type")
-_LISTS = ("sources", "exports")
+_LISTS = ("sources", "exports", "intel")
 
 
 def load_settings(
@@ -273,7 +285,9 @@ def load_settings(
     _apply_env_overrides(data, env)
     settings = settings_from_dict(data, where=where)
     settings.path = config_path if config_path.exists() else None
-    settings.secrets = load_secrets(env, secrets_path or DEFAULT_SECRETS_PATH)
+    settings.secrets = load_secrets(
+        env, secrets_path or DEFAULT_SECRETS_PATH, extra=secret_names(settings.intel)
+    )
     return settings
 
 
@@ -299,10 +313,20 @@ def settings_from_dict(data: Mapping[str, Any], *, where: str = "soc.toml") -> S
             settings.exports = [
                 _export_spec(item, f"{where}: [[exports]] #{i + 1}") for i, item in enumerate(value)
             ]
+        elif key == "intel":
+            if not isinstance(value, list):
+                raise ConfigError("intel must be an array of tables ([[intel]])", where=where)
+            settings.intel = [
+                _intel_spec(item, f"{where}: [[intel]] #{i + 1}") for i, item in enumerate(value)
+            ]
         else:
             known = ", ".join([*_SECTIONS, *_LISTS])
             raise ConfigError(f"unknown section {key!r} (known: {known})", where=where)
-    for kind, specs in (("source", settings.sources), ("export", settings.exports)):
+    for kind, specs in (
+        ("source", settings.sources),
+        ("export", settings.exports),
+        ("intel feed", settings.intel),
+    ):
         names = [s.name for s in specs]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
@@ -339,6 +363,39 @@ def _export_spec(item: Any, where: str) -> ExportSpec:
     options = {k: v for k, v in item.items() if k not in _SOURCE_COMMON}
     build_dataclass(config_cls, options, f"{where} ({type_name})")  # refuse bad options now
     return ExportSpec(name=name, type=type_name, options=options)
+
+
+def _intel_spec(item: Any, where: str) -> IntelSpec:
+    if not isinstance(item, dict):
+        raise ConfigError("each intel feed must be a table", where=where)
+    type_name = item.get("type")
+    types = ", ".join(INTEL_KEYS)
+    if not isinstance(type_name, str):
+        raise ConfigError(f"'type' is required ({types})", where=where)
+    if type_name not in INTEL_KEYS:
+        raise ConfigError(
+            f"unknown intel feed type {type_name!r} (known: {types})", f"{where} type"
+        )
+    allowed = INTEL_KEYS[type_name]
+    unknown = sorted(set(item) - set(allowed))
+    if unknown:
+        known = ", ".join(sorted(allowed))
+        raise ConfigError(
+            f"unknown key {unknown[0]!r} for a {type_name} feed (known keys: {known})",
+            where=f"{where} ({type_name})",
+        )
+    spec: IntelSpec = build_dataclass(
+        IntelSpec, {"name": type_name, **item}, f"{where} ({type_name})"
+    )
+    return spec
+
+
+def secret_names(intel: Iterable[IntelSpec] = ()) -> list[str]:
+    """Every secret the product reads: ``SECRET_ENV``'s, then those ``intel`` feeds name."""
+    names = dict.fromkeys(SECRET_ENV)
+    for spec in intel:
+        names.update(dict.fromkeys(spec.secret_names))
+    return list(names)
 
 
 def _source_spec(item: Any, parse_defaults: ParseConfig, where: str) -> SourceSpec:
@@ -463,8 +520,14 @@ def _env_value(raw: str) -> Any:
         return raw
 
 
-def load_secrets(env: Mapping[str, str], secrets_path: Path) -> dict[str, Secret]:
-    """API keys from the environment, else from Streamlit's ``secrets.toml``."""
+def load_secrets(
+    env: Mapping[str, str], secrets_path: Path, *, extra: Iterable[str] = ()
+) -> dict[str, Secret]:
+    """API keys from the environment, else from Streamlit's ``secrets.toml``.
+
+    ``extra``: more secret names (those ``[[intel]]`` feeds name), each read from
+    the variable of its name in upper case when ``SECRET_ENV`` does not list it.
+    """
     file_values: dict[str, Any] = {}
     if secrets_path.exists():
         try:
@@ -475,7 +538,10 @@ def load_secrets(env: Mapping[str, str], secrets_path: Path) -> dict[str, Secret
                 f"cannot read secrets: {type(exc).__name__}", where=str(secrets_path)
             ) from None
     secrets: dict[str, Secret] = {}
-    for name, env_names in SECRET_ENV.items():
+    wanted = dict(SECRET_ENV)
+    for name in extra:
+        wanted.setdefault(name, (name.upper(),))
+    for name, env_names in wanted.items():
         for env_name in env_names:
             if env.get(env_name):
                 secrets[name] = Secret(env[env_name])

@@ -29,6 +29,7 @@ from soc.acquire.base import AcquireStats
 from soc.clock import Clock
 from soc.config import Settings, SourceSpec, build_dataclass
 from soc.detect import DetectConfig, Detector, DetectorStats, discover_host_addresses
+from soc.enrich import Enricher
 from soc.errors import ConfigError, SourceError, StoreError
 from soc.events import AUTH_SUCCESS, Event, Incident, Line, WindowStats, failure_count
 from soc.export import enqueue_alert
@@ -109,7 +110,10 @@ class Engine:
     :meth:`finish` at the end of input or before stopping: it hands over every
     open window and incident. ``on_incidents`` is told the store ids of the
     incidents each commit opened or updated (the analyst's dispatch); it must
-    return at once.
+    return at once. ``intel``: threat intel applied to every incident before it
+    is stored (its hits in ``facts["intel"]``, its severity raised by the rule of
+    :mod:`soc.enrich.enricher`); its feeds are read by the caller
+    (``Enricher.refresh_now``, an ``IntelRefresher``), never by the engine.
     """
 
     def __init__(
@@ -123,6 +127,7 @@ class Engine:
         follow_tuning: bool = False,
         resume: bool = True,
         on_incidents: Callable[[list[int]], None] | None = None,
+        intel: Enricher | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -142,6 +147,7 @@ class Engine:
         self.host_name = socket.gethostname()
         self.follow_tuning = follow_tuning
         self.on_incidents = on_incidents
+        self.intel = intel if intel is not None and intel.active else None
         # Event time as of the last batch, and the wall-clock time it was reached.
         self._event_time: float | None = None
         self._event_wall = 0.0
@@ -368,6 +374,10 @@ class Engine:
         transaction is retried with backoff for up to ``store_retry_seconds``:
         the pipeline's state already includes the batch, so it must not be lost.
         """
+        if self.intel is not None and incidents:
+            # Every path (a batch, a tick, the end of input) stores incidents here:
+            # intel facts and the raised severity are stored with them.
+            self.intel.enrich(incidents, self.clock.now())
         pipeline = self._pipeline_deltas()
         delay = 0.1
         deadline = time.monotonic() + self.settings.engine.store_retry_seconds
@@ -489,6 +499,44 @@ def build_sources(settings: Settings, clock: Clock) -> list[tuple[SourceSpec, So
     return sources
 
 
+def build_intel(settings: Settings, clock: Clock) -> Enricher | None:
+    """The threat-intel enricher for the configured ``[[intel]]`` feeds (None: no feed on).
+
+    Its feeds are not read yet: call ``refresh_now`` (and, live, start an
+    ``IntelRefresher``).
+    """
+    if not any(spec.enabled for spec in settings.intel):
+        return None
+    return Enricher(settings.intel, secrets=settings.secrets, clock=clock)
+
+
+def build_memory(settings: Settings, store: Any, clock: Clock, store_url: str) -> Any | None:
+    """The incident memory (:class:`soc.similar.IncidentMemory`) over ``store``, or None.
+
+    Its index lives where :func:`soc.similar.index_path_for` puts it for
+    ``store_url``. Hand its ``notify`` to the engine beside the analyst's, and
+    the memory to the analysis worker as its ``precedents`` when reuse is on.
+    """
+    config = settings.similar
+    if not config.enabled:
+        return None
+    from soc.similar import IncidentMemory, index_path_for  # loads FAISS
+
+    path = index_path_for(store_url, config)
+    return IncidentMemory(store, config, index_path=path, clock=clock)
+
+
+def notify_all(*hooks: Callable[[list[int]], None] | None) -> Callable[[list[int]], None]:
+    """One ``on_incidents`` hook telling each of ``hooks`` (None ones skipped)."""
+    live = [hook for hook in hooks if hook is not None]
+
+    def notify(ids: list[int]) -> None:
+        for hook in live:
+            hook(ids)
+
+    return notify
+
+
 def timestamp_extractor(spec: SourceSpec, clock: Clock) -> Callable[[str], float | None]:
     """A function giving a line's event time, for pacing a replay at a speed factor."""
     parser: Parser | None = None
@@ -510,6 +558,9 @@ __all__ = [
     "Findings",
     "IngestReport",
     "SourceError",
+    "build_intel",
+    "build_memory",
     "build_sources",
+    "notify_all",
     "timestamp_extractor",
 ]

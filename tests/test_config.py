@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from soc.cli import main
-from soc.config import Settings, load_settings
+from soc.config import SECRET_ENV, Settings, load_settings
+from soc.enrich import IntelSpec
 from soc.errors import ConfigError
 from soc.export import sink_classes
 from soc.redact import process_secrets
@@ -81,6 +82,22 @@ def test_documented_soc_toml_is_valid_and_equals_the_defaults(tmp_path: Path) ->
                 f.name,
             )
     assert [s.type for s in everything.sources] == ["file", "file", "syslog", "journal"]
+    assert as_shipped.intel == []  # no feed unless configured
+    assert [(i.name, i.type) for i in everything.intel] == [
+        ("cert", "stix"),
+        ("opencti", "taxii"),
+        ("spamhaus-drop", "blocklist"),
+    ]
+    # every intel key is documented, and the stix example shows every default
+    intel_block = documented[documented.index("# [[intel]]") : documented.index("# Sources:")]
+    for f in dataclasses.fields(IntelSpec):
+        assert re.search(rf"^# {f.name} = ", intel_block, re.MULTILINE), f.name
+    cert = everything.intel[0]
+    for f in dataclasses.fields(IntelSpec):
+        if f.name in ("name", "type", "path"):
+            continue
+        default = f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
+        assert getattr(cert, f.name) == default, f.name
     auth = everything.sources[0]
     assert auth.name == "auth"
     assert auth.options.paths == ["/var/log/auth.log", "/var/log/secure"]
@@ -273,3 +290,152 @@ def test_the_readme_one_line_server_settings_load(tmp_path: Path) -> None:
         assert settings.analyze.openai_base_url.startswith("http://127.0.0.1:")
         ports.add(settings.analyze.openai_base_url.split(":")[2])
     assert ports == {"11434/v1", "8000/v1", "8080/v1", "1234/v1"}
+
+
+INTEL = """
+[[intel]]
+name = "cert"
+type = "stix"
+path = "data/intel"
+
+[[intel]]
+name = "opencti"
+type = "taxii"
+url = "https://opencti.example.org/taxii2/root/collections/c1/?api_key=Query-Key-8812"
+user = "soc@example.org"
+password_secret = "taxii_password"
+refresh_minutes = 15
+confidence = 60
+
+[[intel]]
+name = "octi-token"
+type = "taxii"
+url = "https://opencti.example.org/taxii2/"
+api_root = "default"
+collection = "Indicators"
+token_secret = "opencti_token"
+
+[[intel]]
+name = "drop"
+type = "blocklist"
+url = "https://www.spamhaus.org/drop/drop.txt"
+labels = ["spamhaus-drop"]
+enabled = false
+"""
+
+
+def test_intel_feeds_load_with_defaults_and_their_secrets(tmp_path: Path) -> None:
+    password, token = "Taxii-Passw0rd-3391", "9f8e7d6c-5b4a-4391-8d2e"
+    settings = _load(
+        tmp_path,
+        INTEL,
+        environ={"SOC_TAXII_PASSWORD": password, "OPENCTI_TOKEN": token},
+    )
+    cert, opencti, octi_token, drop = settings.intel
+    assert (cert.type, cert.path, cert.refresh_minutes, cert.confidence, cert.enabled) == (
+        "stix",
+        "data/intel",
+        60.0,
+        70,
+        True,
+    )
+    assert (opencti.refresh_minutes, opencti.confidence, opencti.user) == (
+        15.0,
+        60,
+        "soc@example.org",
+    )
+    assert (octi_token.api_root, octi_token.collection) == ("default", "Indicators")
+    assert (drop.labels, drop.enabled, drop.timeout) == (["spamhaus-drop"], False, 30.0)
+    # the predefined secret and a feed's own (read from its upper-case variable)
+    assert settings.secrets["taxii_password"].reveal() == password
+    assert settings.secrets["opencti_token"].reveal() == token
+    described = settings.describe()
+    assert [feed["name"] for feed in described["intel"]] == [
+        "cert",
+        "opencti",
+        "octi-token",
+        "drop",
+    ]
+    assert described["intel"][1]["password_secret"] == "taxii_password"  # noqa: S105 (a name)
+    assert "Query-Key-8812" not in json.dumps(described)
+    assert described["secrets"]["taxii_password"] is True
+    assert described["secrets"]["opencti_token"] is True
+    assert described["secrets"]["taxii_token"] is False
+    assert password not in json.dumps(described, default=str)
+    assert token not in json.dumps(described, default=str)
+    assert password not in repr(settings)
+    assert {"taxii_password", "taxii_token"} <= set(SECRET_ENV)
+
+
+def test_intel_secrets_come_from_the_secrets_file_too(tmp_path: Path) -> None:
+    secrets_file = tmp_path / "secrets.toml"
+    secrets_file.write_text('opencti_token = "from-file-4410"\n', encoding="utf-8")
+    config = tmp_path / "soc.toml"
+    config.write_text(INTEL, encoding="utf-8")
+    settings = load_settings(config, environ={}, secrets_path=secrets_file)
+    assert settings.secrets["opencti_token"].reveal() == "from-file-4410"
+    assert "taxii_password" not in settings.secrets
+
+
+def test_unknown_intel_key_is_refused_naming_key_feed_and_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        _load(tmp_path, "[[intel]]\ntype = 'blocklist'\npath = 'x.txt'\ncollection = 'y'\n")
+    message = str(err.value)
+    assert "unknown key 'collection' for a blocklist feed" in message
+    assert "soc.toml" in message
+    assert "[[intel]] #1" in message
+    with pytest.raises(ConfigError, match="unknown key 'refresh'"):
+        _load(tmp_path, "[[intel]]\ntype = 'stix'\npath = 'x.json'\nrefresh = 5\n")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('intel = ["x"]', "[[intel]] #1: each intel feed must be a table"),
+        ("intel = 3", "intel must be an array of tables ([[intel]])"),
+        ("[[intel]]\nname = 'a'", "'type' is required (stix, taxii, blocklist)"),
+        ("[[intel]]\ntype = 'misp'", "unknown intel feed type 'misp'"),
+        ("[[intel]]\ntype = 'stix'", "a stix feed needs 'path'"),
+        ("[[intel]]\ntype = 'taxii'", "a taxii feed needs 'url'"),
+        ("[[intel]]\ntype = 'blocklist'", "exactly one of 'path' and 'url'"),
+        (
+            "[[intel]]\ntype = 'blocklist'\npath = 'a'\nurl = 'https://x.example/l'",
+            "exactly one of 'path' and 'url'",
+        ),
+        ("[[intel]]\ntype = 'stix'\npath = 'a'\nconfidence = 101", "confidence: must be between"),
+        ("[[intel]]\ntype = 'stix'\npath = 'a'\nconfidence = 'high'", "must be an integer"),
+        ("[[intel]]\ntype = 'stix'\npath = 'a'\nrefresh_minutes = -1", "refresh_minutes"),
+        ("[[intel]]\ntype = 'stix'\npath = 'a'\nname = 'my feed'", "name: must be letters"),
+        ("[[intel]]\ntype = 'stix'\npath = 'a'\nlabels = 'x'", "must be a list"),
+        ("[[intel]]\ntype = 'taxii'\nurl = 'ftp://x.example/'", "http:// or https://"),
+        (
+            "[[intel]]\ntype = 'taxii'\nurl = 'https://u:p@x.example/'",
+            "must not carry credentials",
+        ),
+        (
+            "[[intel]]\ntype = 'taxii'\nurl = 'https://x.example/'\ntoken_secret = 't'\n"
+            "user = 'u'\npassword_secret = 'p'",
+            "either user + password_secret or token_secret",
+        ),
+        (
+            "[[intel]]\ntype = 'taxii'\nurl = 'https://x.example/'\nuser = 'u'",
+            "user and password_secret go together",
+        ),
+        (
+            "[[intel]]\ntype = 'taxii'\nurl = 'https://x.example/'\ntoken_secret = 'BAD NAME'",
+            "must name a secret",
+        ),
+        (
+            "[[intel]]\ntype = 'taxii'\nurl = 'https://x.example/'\napi_root = 'default'",
+            "'api_root' is only used to find 'collection'",
+        ),
+        (
+            "[[intel]]\ntype = 'stix'\npath = 'a'\n[[intel]]\ntype = 'stix'\npath = 'b'",
+            "duplicate intel feed names: stix",
+        ),
+    ],
+)
+def test_bad_intel_tables_are_refused(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        _load(tmp_path, text)
+    assert message in str(err.value)

@@ -10,6 +10,7 @@ an ungrounded reply is never shown as if it were fine.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
@@ -306,6 +307,45 @@ class Analyst:
             grounded=own.grounded and batch.grounded,
             grounding_errors=list(batch.grounding_errors),
         )
+
+    def reuse(
+        self,
+        incident: Incident,
+        evidence: Sequence[str],
+        earlier: Mapping[str, Any],
+        *,
+        provider: str,
+        model: str,
+        origin: Mapping[str, Any],
+    ) -> Report | None:
+        """An earlier, similar incident's report written again for ``incident``, or None.
+
+        ``earlier`` is that report's stored fields (summary, what happened,
+        assessment, severity, confidence). They are checked against this
+        incident's own fact sheet exactly as a model's reply is: the same severity,
+        and every address, user, number, date and time they state must be among
+        this incident's facts; the evidence, counts and actions are this
+        incident's. Nothing is spent; the report is marked reused, with
+        ``origin`` (where it came from) in its structured fields.
+        """
+        sheet = build_fact_sheet(incident, evidence, self.config)
+        fields = {name: earlier.get(name) for name in MODEL_SCHEMA["required"]}
+        checked = validate_reply(json.dumps(fields), sheet)
+        if not checked.ok:
+            return None
+        report = _written(_INCIDENT, sheet, checked.fields, provider, model, _Spent(), self.actions)
+        report.reused = True
+        note = (
+            f"*Reused: the report written by {provider} for similar incident "
+            f"#{int(origin.get('incident_id', 0))}, checked against this incident's facts "
+            "(no model call).*\n\n"
+        )
+        report.markdown = note + report.markdown
+        report.structured["facts_digest"] = fact_sheet_digest(sheet)
+        report.structured["reused_from"] = dict(origin)
+        with self._lock:
+            self.usage.cache_hits += 1
+        return report
 
     def _report(
         self,

@@ -5,6 +5,12 @@ and validated as IP addresses), and, in a separate ``untrusted`` section, the
 attacker-written values (user names, URL paths, a few evidence lines), each
 escaped, cut to ``max_value_chars`` and bounded in number. The prompt tells the
 model that section is data to describe, never instructions to follow.
+
+Threat-intel hits (``facts["intel"]``, from :mod:`soc.enrich`) are facts a report
+may state: the indicator's name, its source, confidence and labels, the matched
+address and listed network. They come from feeds the analyst chose, not from the
+attacker, but a feed's text is still third-party text: it is escaped and cut
+like the untrusted values, and addresses are re-validated.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
+import re
 import unicodedata
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -90,8 +97,19 @@ def build_fact_sheet(
         sheet["source_addresses_not_listed"] = len(sources) - config.max_users
     if similar:
         sheet["similar_incidents"] = [dict(s) for s in similar]
-    if intel:
-        sheet["intel"] = [dict(i) for i in intel]
+    hits = [dict(i) for i in intel] if intel else _intel_facts(facts, limit)
+    if hits:
+        sheet["intel"] = hits
+        not_listed = facts.get("intel_not_listed")
+        if isinstance(not_listed, int) and not isinstance(not_listed, bool) and not_listed > 0:
+            sheet["intel_not_listed"] = not_listed
+        raised = facts.get("intel_severity")
+        if (
+            isinstance(raised, Mapping)
+            and raised.get("before") in SEVERITIES
+            and raised.get("before") != incident.severity
+        ):
+            sheet["incident"]["severity_before_intel"] = raised["before"]
     users = [neutralize(u, limit) for u in incident.users[: config.max_users]]
     untrusted: dict[str, Any] = {"users": users}
     if incident.distinct_users > len(users):
@@ -198,6 +216,57 @@ def build_batch_sheet(incidents: Sequence[Incident], config: AnalyzeConfig) -> d
         ]
     sheet["untrusted"] = untrusted
     return sheet
+
+
+def _intel_facts(facts: Mapping[str, Any], limit: int) -> list[dict[str, Any]]:
+    """The incident's threat-intel hits as a report may cite them (text escaped, bounded)."""
+    found = facts.get("intel")
+    if not isinstance(found, list):
+        return []
+    hits: list[dict[str, Any]] = []
+    for hit in found[:MAX_INTEL_HITS]:
+        if not isinstance(hit, Mapping):
+            continue
+        address, network = str(hit.get("address", "")), str(hit.get("network", ""))
+        confidence = hit.get("confidence")
+        if (
+            not is_ip_address(address)
+            or not _is_network(network)
+            or isinstance(confidence, bool)
+            or not isinstance(confidence, int)
+        ):
+            continue
+        labels = hit.get("labels")
+        entry: dict[str, Any] = {
+            "indicator": neutralize(str(hit.get("indicator", "")), limit * 2),
+            "source": neutralize(str(hit.get("source", "")), limit * 2),
+            "confidence": confidence,
+            "labels": [
+                neutralize(str(label), limit)
+                for label in (labels if isinstance(labels, list) else [])[:MAX_INTEL_LABELS]
+            ],
+            "address": address,
+            "network": network,
+        }
+        until = hit.get("valid_until")
+        if isinstance(until, str) and _DATE_TIME.fullmatch(until):
+            entry["valid_until"] = until
+        hits.append(entry)
+    return hits
+
+
+#: Intel hits and labels per hit in a fact sheet.
+MAX_INTEL_HITS: Final = 5
+MAX_INTEL_LABELS: Final = 5
+_DATE_TIME: Final = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z")
+
+
+def _is_network(text: str) -> bool:
+    try:
+        ipaddress.ip_network(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _technique_name(incident: Incident) -> str:

@@ -15,7 +15,7 @@ import logging
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from soc.analyze.analyst import Analyst, Report
 from soc.clock import Clock
@@ -23,6 +23,17 @@ from soc.events import CREDENTIAL_COMPROMISE, SEVERITIES, Incident
 from soc.redact import redact
 
 _log = logging.getLogger(__name__)
+
+
+class Precedents(Protocol):
+    """Earlier incidents whose report a new one may reuse (see :mod:`soc.similar`)."""
+
+    #: How old (seconds) a reused report may be.
+    max_age_seconds: float
+
+    def candidates(self, incident: Incident) -> list[tuple[int, float]]:
+        """Ids and similarity of earlier incidents of the same kind above the bar, best first."""
+        ...
 
 
 @dataclass(slots=True)
@@ -45,8 +56,11 @@ class AnalysisWorker:
         *,
         poll: float = 0.5,
         offline_first: bool = False,
+        precedents: Precedents | None = None,
     ) -> None:
         self.store = store
+        #: Where a report to reuse may come from (None: every report is written anew).
+        self.precedents = precedents
         self.analyst = analyst
         self.clock = clock
         self.poll = poll
@@ -117,6 +131,9 @@ class AnalysisWorker:
                 self.analyst.usage.cache_hits += 1
                 continue
             first = self.offline_first and chain is None and incident_id not in self._last
+            if chain is None and self._reuse(incident):
+                done += 1
+                continue
             if self.analyst.config.batched(incident.severity, incident.kind):
                 if first:
                     self._analyse(incident, ["offline"], provisional=True)
@@ -143,6 +160,9 @@ class AnalysisWorker:
                 self._upgrades.pop(incident_id, None)  # a shutdown: the offline report stands
             else:
                 self._upgrades.pop(incident_id, None)
+                if chain is None and self._reuse(incident):
+                    done += 1
+                    continue
                 self._analyse(incident, chain)
                 done += 1
         with self._lock:
@@ -242,6 +262,50 @@ class AnalysisWorker:
         self._last[incident_id] = last
         return last
 
+    def _reuse(self, incident: Incident) -> bool:
+        """Give ``incident`` a similar earlier incident's report instead of a model call.
+
+        Only with a model in the chain (the offline analyst costs nothing), from a
+        report a model wrote for that incident alone (not a batch's, not offline),
+        grounded, younger than ``max_age_seconds``, and only when its fields hold
+        against this incident's own facts (:meth:`Analyst.reuse`).
+        """
+        if self.precedents is None or not self._models:
+            return False
+        incident_id = int(incident.id or 0)
+        try:
+            candidates = self.precedents.candidates(incident)
+        except Exception:  # the memory is an aid: a failure there costs a model call
+            _log.exception("similar-incident lookup failed for incident %s", incident_id)
+            return False
+        now = self.clock.now()
+        evidence: list[str] | None = None
+        for other_id, score in candidates:
+            if other_id == incident_id:
+                continue
+            record = _reusable(self.store.analyses(other_id))
+            if record is None or now - record.created_at > self.precedents.max_age_seconds:
+                continue
+            if evidence is None:
+                evidence = self.store.evidence(incident_id)
+            origin = {"incident_id": other_id, "analysis_id": record.id, "score": score}
+            report = self.analyst.reuse(
+                incident,
+                evidence,
+                record.structured or {},
+                provider=record.provider,
+                model=record.model,
+                origin=origin,
+            )
+            if report is None:
+                continue
+            store_report(self.store, incident, report, now)
+            self.reports[incident_id] = report
+            self._upgrades.pop(incident_id, None)
+            self._last[incident_id] = _Analysed(incident.kind, incident.severity, now)
+            return True
+        return False
+
     def _analyse(
         self,
         incident: Incident,
@@ -296,6 +360,15 @@ class AnalysisWorker:
         return self.run_pending(force=True, chain=["offline"] if offline_only else None)
 
 
+def _reusable(records: Sequence[Any]) -> Any | None:
+    """The newest report a model wrote for this incident alone and that passed grounding."""
+    for record in reversed(records):
+        structured = record.structured or {}
+        if record.provider != "offline" and record.grounded and "batch" not in structured:
+            return record
+    return None
+
+
 def _model_calls(record: Any) -> int:
     """Model calls a stored analysis made (older rows did not say: one, if a model wrote it)."""
     calls = (record.structured or {}).get("model_calls")
@@ -339,4 +412,4 @@ def store_report(store: Any, incident: Incident, report: Report, now: float) -> 
     return analysis_id
 
 
-__all__ = ["AnalysisWorker", "store_report"]
+__all__ = ["AnalysisWorker", "Precedents", "store_report"]

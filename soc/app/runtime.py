@@ -28,7 +28,8 @@ from soc.analyze.worker import AnalysisWorker
 from soc.clock import Clock, SystemClock
 from soc.config import Settings, SourceSpec, build_dataclass, load_settings
 from soc.detect.rules import actions_by_kind
-from soc.engine import Engine, build_sources
+from soc.engine import Engine, build_intel, build_memory, build_sources, notify_all
+from soc.enrich import IntelRefresher
 from soc.export.worker import ExportWorker, build_sinks
 from soc.redact import redact
 from soc.store import SqlStore, open_store
@@ -77,6 +78,11 @@ class Runtime:
         self.store = store or open_store(settings.store.url)
         self._owns_store = store is None
         self._lock = threading.RLock()
+        #: Similar past incidents (soc.similar), embedded on their own thread; None when off.
+        self.memory = build_memory(settings, self.store, self.clock, settings.store.url)
+        #: Threat intel (soc.enrich): its feeds are read on the refresher's thread.
+        self.intel = build_intel(settings, self.clock)
+        self._refresher = IntelRefresher(self.intel) if self.intel is not None else None
         self.analysis = AnalysisWorker(
             self.store,
             Analyst(
@@ -87,6 +93,7 @@ class Runtime:
             ),
             self.clock,
             offline_first=True,  # reports within seconds; a model's replace them as they come
+            precedents=self.memory if settings.similar.reuse else None,
         )
         self.exports = ExportWorker(
             self.store,
@@ -96,6 +103,10 @@ class Runtime:
         self.analysis.analyst.start()  # the local model server loads in the background
         self.analysis.start()
         self.exports.start()
+        if self.memory is not None:
+            self.memory.start()  # catches up with the store first, on its thread
+        if self._refresher is not None:
+            self._refresher.start()
         self.engine: Engine | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -177,7 +188,10 @@ class Runtime:
                 host_addresses=hosts,
                 follow_tuning=True,
                 resume=resume,
-                on_incidents=self.analysis.notify,
+                on_incidents=notify_all(
+                    self.analysis.notify, self.memory.notify if self.memory is not None else None
+                ),
+                intel=self.intel,
             )
             self.engine = engine
             self._mode = mode
@@ -314,6 +328,10 @@ class Runtime:
         self.analysis.drain(offline_only=True)
         self.analysis.analyst.close()
         self.exports.close()
+        if self._refresher is not None:
+            self._refresher.stop()
+        if self.memory is not None:
+            self.memory.stop()  # saves the index
         if self._owns_store:
             self.store.close()
 

@@ -1419,6 +1419,94 @@ class SqlStore:
         with self.engine.connect() as conn:
             return {row.name: row.value for row in conn.execute(sa.select(tuning))}
 
+    # --- similar incidents (soc.similar) ---
+    def incident_changes(
+        self, since: float | None, *, after_id: int = 0, seen_since: float | None = None
+    ) -> list[tuple[int, float]]:
+        """(id, updated_at) of incidents updated since ``since`` or with an id past ``after_id``.
+
+        Updated since: ``updated_at`` at or after it (None: every incident).
+        ``seen_since`` keeps only incidents last seen at or after it. By id.
+        """
+        i = incidents.c
+        where: list[sa.ColumnElement[bool]] = []
+        if since is not None:
+            where.append(sa.or_(i.updated_at >= since, i.id > after_id))
+        if seen_since is not None:
+            where.append(i.last_seen >= seen_since)
+        query = sa.select(i.id, i.updated_at).where(*where).order_by(i.id)
+        with self.engine.connect() as conn:
+            return [(int(row.id), float(row.updated_at)) for row in conn.execute(query)]
+
+    def latest_incident_seen(self) -> float | None:
+        """The newest ``last_seen`` of any incident (event time), or None without incidents."""
+        with self.engine.connect() as conn:
+            value = conn.execute(sa.select(sa.func.max(incidents.c.last_seen))).scalar()
+        return None if value is None else float(value)
+
+    def incident_ids(self, *, seen_before: float | None = None) -> list[int]:
+        """Every incident's id (or those last seen before ``seen_before``), ascending."""
+        query = sa.select(incidents.c.id).order_by(incidents.c.id)
+        if seen_before is not None:
+            query = query.where(incidents.c.last_seen < seen_before)
+        with self.engine.connect() as conn:
+            return [int(value) for value in conn.execute(query).scalars()]
+
+    def incident_summaries(self, ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+        """Kind, status, severity, last_seen, updated_at and newest analysis of each existing id.
+
+        The analysis fields (``analysis_id``, ``analysed_at``, ``structured``,
+        ``provider``, ``reused``) are None for an incident without one. One
+        statement per 500 ids, however many analyses the incidents have.
+        """
+        i, a = incidents.c, analyses.c
+        latest = analyses.alias("latest")
+        out: dict[int, dict[str, Any]] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(sorted(set(ids))):
+                # Analyses are only ever added: the highest id is the newest.
+                newest = (
+                    sa.select(a.incident_id, sa.func.max(a.id).label("analysis_id"))
+                    .where(a.incident_id.in_(chunk))
+                    .group_by(a.incident_id)
+                    .subquery("newest")
+                )
+                query = (
+                    sa.select(
+                        i.id,
+                        i.kind,
+                        i.status,
+                        i.severity,
+                        i.last_seen,
+                        i.updated_at,
+                        latest.c.id.label("analysis_id"),
+                        latest.c.created_at,
+                        latest.c.structured,
+                        latest.c.provider,
+                        latest.c.reused,
+                    )
+                    .select_from(
+                        incidents.outerjoin(newest, newest.c.incident_id == i.id).outerjoin(
+                            latest, latest.c.id == newest.c.analysis_id
+                        )
+                    )
+                    .where(i.id.in_(chunk))
+                )
+                for row in conn.execute(query):
+                    out[int(row.id)] = {
+                        "kind": row.kind,
+                        "status": row.status,
+                        "severity": row.severity,
+                        "last_seen": float(row.last_seen),
+                        "updated_at": float(row.updated_at),
+                        "analysis_id": None if row.analysis_id is None else int(row.analysis_id),
+                        "analysed_at": row.created_at,
+                        "structured": row.structured,
+                        "provider": row.provider,
+                        "reused": None if row.reused is None else bool(row.reused),
+                    }
+        return out
+
     def close(self) -> None:
         """Release every connection (and delete a temporary in-memory store's file)."""
         self.engine.dispose()

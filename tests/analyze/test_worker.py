@@ -338,3 +338,115 @@ def test_a_restarted_worker_keeps_counting_what_the_budget_spent(store: SqlStore
         assert second.analyst.budget.tokens_today == first.analyst.budget.tokens_today > 0
         assert second.analyst.budget.cost_today == pytest.approx(first.analyst.budget.cost_today)
         assert first.analyst.budget.cost_today > 0
+
+
+# --- reuse: a similar earlier incident's report instead of a model call ------------------
+
+
+class _Precedents:
+    """Stands in for the similar-incident memory (soc.similar), which has its own tests:
+    here only the worker's decision is under test."""
+
+    def __init__(self, matches: dict[int, list[tuple[int, float]]], max_age: float) -> None:
+        self.matches = matches
+        self.max_age_seconds = max_age
+
+    def candidates(self, incident: Incident) -> list[tuple[int, float]]:
+        return self.matches.get(int(incident.id or 0), [])
+
+
+_GENERIC = {
+    "summary": "Password guessing against the root account over SSH from one address.",
+    "what_happened": "The address tried passwords for root repeatedly without success.",
+    "assessment": "Commodity brute force; no login succeeded.",
+    "severity": "medium",
+    "confidence": "high",
+}
+
+
+def _gemini_worker(store: SqlStore, fake: Any, precedents: Any, clock: Clock) -> AnalysisWorker:
+    from soc.analyze.analyst import build_providers
+    from soc.config import Secret
+    from tests.analyze.fake_gemini import API_KEY
+
+    config = AnalyzeConfig(
+        chain=["gemini"], gemini_base_url=fake.url, backoff_seconds=0.05, batch_below_severity="low"
+    )
+    providers = build_providers(config, {"gemini_api_key": Secret(API_KEY)})
+    analyst = Analyst(config, providers, clock)
+    return AnalysisWorker(store, analyst, clock, precedents=precedents)
+
+
+def test_a_similar_incident_reuses_an_earlier_report_with_its_own_facts(store: SqlStore) -> None:
+    from tests.analyze.fake_gemini import FakeGemini, reply
+
+    clock = ManualClock(T0 + 100)
+    with FakeGemini() as fake:
+        first = _save(store)
+        second = _save(store, key="198.51.100.7", source_ips=["198.51.100.7"], failures=35)
+        worker = _gemini_worker(store, fake, _Precedents({second: [(first, 0.99)]}, 3600), clock)
+        fake.plan(reply(json.dumps(_GENERIC)))
+        worker.notify([first])
+        assert worker.run_pending() == 1
+        assert len(fake.generate_requests()) == 1
+        worker.notify([second])
+        assert worker.run_pending() == 1
+        assert len(fake.generate_requests()) == 1  # no second model call
+        assert worker.analyst.usage.cache_hits == 1
+        (record,) = store.analyses(second)
+        assert record.reused and record.provider == "gemini" and record.grounded
+        assert record.cost_usd == 0 and record.tokens_in == 0
+        origin = record.structured["reused_from"]
+        assert origin["incident_id"] == first and origin["score"] == 0.99
+        assert record.structured["summary"] == _GENERIC["summary"]
+        # the evidence and counts are the new incident's, and the reuse is said
+        assert "198.51.100.7" in record.markdown and "203.0.113.9" not in record.markdown
+        assert "Failed attempts: 35" in record.markdown
+        assert f"similar incident #{first}" in record.markdown
+
+
+def test_reuse_is_refused_when_the_earlier_text_does_not_hold_for_the_new_facts(
+    store: SqlStore,
+) -> None:
+    from tests.analyze.fake_gemini import FakeGemini, reply
+
+    clock = ManualClock(T0 + 100)
+    counted = {**_GENERIC, "what_happened": "The address made 17 failed attempts for root."}
+    with FakeGemini() as fake:
+        first = _save(store, failures=17, events=17)
+        second = _save(store, key="198.51.100.7", source_ips=["198.51.100.7"], failures=35)
+        # another severity: a different verdict, never reused (as across kinds)
+        third = _save(store, key="192.0.2.4", source_ips=["192.0.2.4"], severity="high")
+        matches = {second: [(first, 0.99)], third: [(first, 0.99)]}
+        worker = _gemini_worker(store, fake, _Precedents(matches, 3600), clock)
+        fake.plan(
+            reply(json.dumps(counted)),
+            reply(json.dumps({**_GENERIC, "what_happened": "Repeated guesses for root."})),
+            reply(json.dumps({**_GENERIC, "severity": "high"})),
+        )
+        worker.notify([first])
+        worker.run_pending()
+        worker.notify([second, third])
+        assert worker.run_pending() == 2
+        # "17 failed attempts" is not the second incident's figure: it gets its own call
+        assert len(fake.generate_requests()) == 3
+        assert not any(r.reused for r in store.analyses(second) + store.analyses(third))
+        assert worker.analyst.usage.cache_hits == 0
+
+
+def test_an_old_or_offline_report_is_not_reused(store: SqlStore) -> None:
+    from tests.analyze.fake_gemini import FakeGemini, reply
+
+    clock = ManualClock(T0 + 100)
+    with FakeGemini() as fake:
+        first = _save(store)
+        second = _save(store, key="198.51.100.7", source_ips=["198.51.100.7"])
+        worker = _gemini_worker(store, fake, _Precedents({second: [(first, 0.99)]}, 3600), clock)
+        fake.plan(reply(json.dumps(_GENERIC)), reply(json.dumps(_GENERIC)))
+        worker.notify([first])
+        worker.run_pending()
+        clock.advance(3601)  # older than the reuse age
+        worker.notify([second])
+        worker.run_pending()
+        assert len(fake.generate_requests()) == 2
+        assert not store.analyses(second)[0].reused

@@ -325,3 +325,34 @@ def test_no_unsafe_html_anywhere() -> None:
         if "unsafe_allow_html" in text or re.search(r"\bst\.html\(", text):
             offenders.append(path.relative_to(ROOT))
     assert offenders == []
+
+
+# --- incident memory ---------------------------------------------------------------------
+def _page_links(at: AppTest) -> list[str]:
+    return [str(link.proto.label) for link in at.get("page_link")]
+
+
+def test_similar_incidents_and_the_description_search(app_env: Path) -> None:
+    at = start_app()
+    runtime = runtime_of(at)
+    memory = runtime.memory
+    assert memory is not None
+    wait_for(
+        lambda: len(memory) == runtime.store.count_incidents(),
+        f"every incident embedded ({memory.stats()}, {runtime.store.count_incidents()})",
+        timeout=60,
+    )
+    at.switch_page("pages/incidents.py").run()
+    spray = next(i for i in runtime.store.list_incidents() if i.kind == "password_spray")
+    at.selectbox(key="inc_selected").set_value(spray.id).run()
+    assert not at.exception, at.exception
+    links = _page_links(at)
+    shown = [m.incident_id for m in memory.similar(int(spray.id or 0), 5)]
+    assert len(shown) == 5 and all(any(f"#{i} · " in link for link in links) for i in shown)
+    at.text_input(key="inc_semantic").set_value("port scan dropped by the firewall").run()
+    assert not at.exception, at.exception
+    assert "port_scan" in _page_links(at)[0]
+    # a link (?incident=N) opens that incident whatever the filters show
+    at.query_params["incident"] = str(shown[0])
+    at.run()
+    assert selected_incident(at) == shown[0]
