@@ -145,3 +145,68 @@ def test_a_blocklisted_attacker_carries_the_hit_and_a_raised_severity(
     assert "confidence 90" in capsys.readouterr().out
     assert main(["--config", str(config), "intel", "--lookup", "no.such.host"]) == 2
     assert capsys.readouterr().err == "soc: error: --lookup: not an IP address\n"
+
+
+def _campaign(address: str, start_minute: int) -> list[str]:
+    """A password guesser: 40 failures for root and admin over two minutes."""
+    lines = []
+    for n in range(40):
+        second = start_minute * 60 + n * 3
+        stamp = f"Nov 21 {10 + second // 3600:02d}:{second // 60 % 60:02d}:{second % 60:02d}"
+        user = ("root", "admin")[n % 2]
+        lines.append(
+            f"{stamp} web01 sshd[{4000 + n}]: Failed password for {user} from {address} "
+            f"port {40000 + n} ssh2"
+        )
+    return lines
+
+
+def test_a_replay_reuses_a_report_for_the_same_attack_from_another_address(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.analyze.fake_openai import API_KEY, FakeOpenAI
+
+    log = tmp_path / "auth.log"
+    log.write_text(
+        "\n".join(_campaign("203.0.113.9", 0) + _campaign("198.51.100.7", 30)) + "\n",
+        encoding="utf-8",
+    )
+    args = [str(log), "--year", "2025", "--timezone", "UTC", "--summary-json", "-"]
+    assert main(["replay", *args, "--analyst", "none"]) == 0
+    found = json.loads(capsys.readouterr().out)["incidents"]
+    assert [i["kind"] for i in found] == ["brute_force", "brute_force"]
+    severity = found[0]["severity"]
+    assert found[1]["severity"] == severity
+    with FakeOpenAI() as fake:
+        fake.default_text = json.dumps(
+            {
+                "summary": "Password guessing against root and admin over SSH.",
+                "what_happened": "One address tried passwords for root and admin in turn.",
+                "assessment": "Commodity guessing; no login succeeded.",
+                "severity": severity,
+                "confidence": "high",
+            }
+        )
+        config = tmp_path / "soc.toml"
+        config.write_text(
+            '[analyze]\nchain = ["openai_compatible"]\nbatch_below_severity = "low"\n'
+            f'openai_base_url = "{fake.url}/v1"\nopenai_model = "test-model"\n',
+            encoding="utf-8",
+        )
+        env_key = {"SOC_OPENAI_API_KEY": API_KEY}
+        with pytest.MonkeyPatch.context() as patch:
+            for name, value in env_key.items():
+                patch.setenv(name, value)
+            db = f"sqlite:///{tmp_path / 'soc.db'}"
+            assert main(["--config", str(config), "replay", *args, "--db", db]) == 0
+        summary = json.loads(capsys.readouterr().out)
+        assert len(fake.chat_requests()) == 1  # one model call for the two incidents
+    assert summary["llm"]["calls"] == 1 and summary["llm"]["cache_hits"] == 1
+    store = open_store(db)
+    try:
+        first, second = sorted(store.list_incidents(), key=lambda i: i.first_seen)
+        (reused,) = store.analyses(int(second.id or 0))
+    finally:
+        store.close()
+    assert reused.reused and reused.structured["reused_from"]["incident_id"] == first.id
+    assert "198.51.100.7" in reused.markdown and "203.0.113.9" not in reused.markdown
