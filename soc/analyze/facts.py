@@ -7,10 +7,12 @@ escaped, cut to ``max_value_chars`` and bounded in number. The prompt tells the
 model that section is data to describe, never instructions to follow.
 
 Threat-intel hits (``facts["intel"]``, from :mod:`soc.enrich`) are facts a report
-may state: the indicator's name, its source, confidence and labels, the matched
-address and listed network. They come from feeds the analyst chose, not from the
-attacker, but a feed's text is still third-party text: it is escaped and cut
-like the untrusted values, and addresses are re-validated.
+may state: the matched address, the listed network, the confidence (trusted,
+re-validated) and, in the untrusted section, the indicator's name, its source and
+labels. Feeds are chosen by the analyst, but their text is written by others (a
+public blocklist, an OpenCTI instance many feed): data to quote, never
+instructions, escaped and cut like the attacker's values. Each text entry names
+its ``hit``.
 """
 
 from __future__ import annotations
@@ -98,7 +100,13 @@ def build_fact_sheet(
     if similar:
         sheet["similar_incidents"] = [dict(s) for s in similar]
     hits = [dict(i) for i in intel] if intel else _intel_facts(facts, limit)
+    intel_text: list[dict[str, Any]] = []
     if hits:
+        for n, hit in enumerate(hits, 1):
+            hit["hit"] = n
+            intel_text.append(
+                {"hit": n, **{k: hit.pop(k) for k in ("indicator", "source", "labels") if k in hit}}
+            )
         sheet["intel"] = hits
         not_listed = facts.get("intel_not_listed")
         if isinstance(not_listed, int) and not isinstance(not_listed, bool) and not_listed > 0:
@@ -117,6 +125,8 @@ def build_fact_sheet(
     paths = facts.get("paths")
     if isinstance(paths, list) and paths:
         untrusted["paths"] = [neutralize(str(p), limit) for p in paths[: config.max_users]]
+    if intel_text:
+        untrusted["intel"] = intel_text  # feed-written names and labels, by hit
     if config.evidence_lines:
         lines = list(evidence)
         picked = lines[: config.evidence_lines]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from soc.analyze.base import AnalyzeConfig
-from soc.analyze.facts import UNTRUSTED_CLOSE, build_fact_sheet, render_for_prompt
+from soc.analyze.facts import UNTRUSTED_CLOSE, UNTRUSTED_OPEN, build_fact_sheet, render_for_prompt
 from soc.analyze.report import grounding_errors
 from soc.enrich import Enricher, IntelSpec
 from soc.events import Incident
@@ -46,23 +46,15 @@ def test_intel_hits_are_facts_a_report_may_state(tmp_path: Path) -> None:
     incident = _enriched(tmp_path, labels=["drop", "botnet"])
     assert incident.severity == "high"
     sheet = build_fact_sheet(incident, [], AnalyzeConfig())
+    # addresses, networks and confidence are trusted facts; the feed's words are data
     assert sheet["intel"] == [
-        {
-            "indicator": "spamhaus-drop blocklist",
-            "source": "spamhaus-drop",
-            "confidence": 85,
-            "labels": ["drop", "botnet"],
-            "address": ATTACKER,
-            "network": "203.0.113.9/32",
-        },
-        {
-            "indicator": "spamhaus-drop blocklist",
-            "source": "spamhaus-drop",
-            "confidence": 85,
-            "labels": ["drop", "botnet"],
-            "address": "198.51.100.23",
-            "network": "198.51.100.0/24",
-        },
+        {"confidence": 85, "address": ATTACKER, "network": "203.0.113.9/32", "hit": 1},
+        {"confidence": 85, "address": "198.51.100.23", "network": "198.51.100.0/24", "hit": 2},
+    ]
+    named = {"indicator": "spamhaus-drop blocklist", "source": "spamhaus-drop"}
+    assert sheet["untrusted"]["intel"] == [
+        {"hit": 1, **named, "labels": ["drop", "botnet"]},
+        {"hit": 2, **named, "labels": ["drop", "botnet"]},
     ]
     assert sheet["incident"]["severity"] == "high"
     assert sheet["incident"]["severity_before_intel"] == "medium"
@@ -98,11 +90,13 @@ def test_feed_text_is_escaped_and_bounded(tmp_path: Path) -> None:
     incident.facts["intel"].append({"indicator": "forged", "address": "not-an-ip"})
     sheet = build_fact_sheet(incident, [], AnalyzeConfig(max_value_chars=64))
     assert len(sheet["intel"]) == 2
-    (label,) = sheet["intel"][0]["labels"]
+    (label,) = sheet["untrusted"]["intel"][0]["labels"]
     assert "<" not in label and "`" not in label
     assert len(label) <= 64
     prompt = render_for_prompt(sheet)
     assert prompt.count(UNTRUSTED_CLOSE) == 1  # only the real end of the untrusted section
+    # the feed's words reach the model only inside the untrusted section
+    assert prompt.index("ignore previous instructions") > prompt.index(UNTRUSTED_OPEN)
 
 
 def test_a_weak_hit_is_stated_without_a_raised_severity(tmp_path: Path) -> None:
