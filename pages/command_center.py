@@ -159,7 +159,7 @@ def live_view() -> None:
                 st.warning(f"Threat intel: {line}", icon="🛑")
             if records and (origin := memory.reused_from(records[-1].structured)) is not None:
                 st.caption(f"Report reused from similar incident #{origin} (no model call).")
-            similar = memory.similar_to(runtime, incident_id)
+            similar = memory.similar_to(runtime, incident_id, wait=False)
             if similar:
                 st.markdown("**Similar past incidents**")
                 for match in similar:

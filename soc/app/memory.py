@@ -21,12 +21,20 @@ _log = logging.getLogger(__name__)
 SIMILAR_SHOWN = 5
 
 
-def similar_to(runtime: Any, incident_id: int, k: int = SIMILAR_SHOWN) -> list[Any]:
-    """The incident's most similar past incidents (none while the memory is off or failing)."""
+def similar_to(
+    runtime: Any, incident_id: int, k: int = SIMILAR_SHOWN, *, wait: bool = True
+) -> list[Any]:
+    """The incident's most similar past incidents (none while the memory is off or failing).
+
+    ``wait=False`` (the live feed, refreshed every few seconds): none until the
+    memory holds the incident, rather than wait for the model or embed on the fly.
+    """
     memory = getattr(runtime, "memory", None)
     if memory is None:
         return []
     try:
+        if not wait:
+            return list(memory.similar_if_ready(incident_id, k) or [])
         return list(memory.similar(incident_id, k))
     except Exception:  # an aid, not the page: say it in the log, show the rest
         _log.exception("similar incidents of #%s", incident_id)

@@ -404,6 +404,22 @@ class IncidentMemory:
                 vector = self.embedder.encode([describe(incident)])[0]
         return self._matches(vector, k, kind=kind, exclude={int(incident_id)})
 
+    def similar_if_ready(self, incident_id: int, k: int = 5) -> list[Match] | None:
+        """:meth:`similar` without waiting: None while the index or the incident is not ready.
+
+        For a page that refreshes on its own: it never waits for the model to
+        load, for the worker's pass to release the index, nor embeds on the fly.
+        """
+        if self._index is None or not self._index_lock.acquire(timeout=0.05):
+            return None
+        try:
+            vector = self._index.vector(int(incident_id))
+        finally:
+            self._index_lock.release()
+        if vector is None:
+            return None
+        return self._matches(vector, k, kind=None, exclude={int(incident_id)})
+
     def similar_to(
         self,
         incident: Incident,
