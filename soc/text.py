@@ -105,7 +105,7 @@ def marker(ch: str) -> str:
 
 
 def visible(text: object) -> str:
-    """``text`` with every invisible character shown as ``⟨U+XXXX⟩`` (for ``st.code``).
+    """``text`` with every invisible character shown as ``⟨U+hex⟩`` (for ``st.code``).
 
     Line feeds and tabs are kept; nothing is cut.
     """
@@ -115,7 +115,7 @@ def visible(text: object) -> str:
 def cap(text: str, limit: int) -> str:
     """``text`` cut to at most ``limit`` characters, the last one an ellipsis if cut.
 
-    A ``⟨U+XXXX⟩`` marker is never cut in the middle (it goes whole or not at all).
+    A ``⟨U+hex⟩`` marker is never cut in the middle (it goes whole or not at all).
     """
     if limit < 1:
         return ""
@@ -132,7 +132,7 @@ def cap(text: str, limit: int) -> str:
 
 
 def _units(text: str) -> Iterable[str]:
-    # Single characters, except a whole ``⟨U+XXXX⟩`` marker.
+    # Single characters, except a whole ``⟨U+hex⟩`` marker.
     for match in re.finditer(r"⟨U\+[0-9A-F]{4,6}⟩|.", text, re.DOTALL):
         yield match.group(0)
 
@@ -193,7 +193,7 @@ def literal_markdown(text: object, limit: int = 256) -> str:
     No link (bare URLs, ``www.``, ``mailto:``, e-mail addresses, ``[…](…)``, ``<…>``),
     no image, no emoji or icon shortcode, no colour directive, no math, no HTML, no
     emphasis, heading or list: the value is shown in an inline code span. Line breaks
-    become spaces, invisible characters ``⟨U+XXXX⟩``; cut to ``limit`` characters. An
+    become spaces, invisible characters ``⟨U+hex⟩``; cut to ``limit`` characters. An
     empty value gives an empty string.
     """
     return code_span(plain(text, limit))
@@ -226,7 +226,7 @@ def markdown_text(text: object, limit: int | None = None) -> str:
     directive can start; each word Streamlit would still change (:func:`risky_word`:
     a URL, an address, a shortcode) is shown as a code span. Line feeds are kept (the
     writer's lines stay lines, without their indentation), invisible characters are
-    shown as ``⟨U+XXXX⟩`` and, with ``limit``, the text is cut.
+    shown as ``⟨U+hex⟩`` and, with ``limit``, the text is cut.
     """
     value = visible(str(text).replace("\r\n", "\n"))
     if limit is not None:
@@ -283,7 +283,7 @@ def report_markdown(markdown: str, limit: int = 100_000) -> str:
     letter and stray backticks are escaped (no link, image, HTML, entity, math or
     directive can start) and each word Streamlit would still change
     (:func:`risky_word`) becomes a code span; fenced code blocks stay as they are.
-    Invisible characters are shown as ``⟨U+XXXX⟩`` everywhere; the report is cut to
+    Invisible characters are shown as ``⟨U+hex⟩`` everywhere; the report is cut to
     ``limit`` characters. (Emphasis and strikethrough stay, so next to their marks a
     bare ``--`` may still be drawn as a dash: typography, never a link.)
     """

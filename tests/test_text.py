@@ -1,6 +1,6 @@
 """soc.text: attacker- and model-written strings become Markdown that is only text.
 
-Examples pin the technique (code spans, the ``:material/`` split, ``⟨U+XXXX⟩``
+Examples pin the technique (code spans, the ``:material/`` split, ``⟨U+hex⟩``
 markers, caps); hypothesis properties check, for any input, that the output parses
 (with markdown-it, CommonMark plus GFM tables and strikethrough) to nothing but
 text and code, that the text shown is exactly the input, and that nothing

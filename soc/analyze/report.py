@@ -312,7 +312,7 @@ def escape_markdown(text: str) -> str:
 
     :func:`soc.text.markdown_text`: punctuation escaped; URLs, addresses and
     shortcodes (which Streamlit's Markdown acts on even escaped) as code spans;
-    invisible characters shown as ``⟨U+XXXX⟩``. The writer's line breaks stay.
+    invisible characters shown as ``⟨U+hex⟩``. The writer's line breaks stay.
     """
     return markdown_text(text)
 
