@@ -119,6 +119,10 @@ def field(doc: dict[str, Any], path: str) -> Any:
     return None
 
 
+#: 9999-12-31T23:59:59Z: the last second a datetime and an ECS ``@timestamp`` can hold.
+_LAST_EPOCH_SECOND = 253_402_300_799.0
+
+
 def iso_epoch(value: Any, zone: tzinfo | None) -> float | None:
     """Seconds since the epoch of an ISO 8601 string or an epoch number; None if invalid.
 
@@ -135,7 +139,9 @@ def iso_epoch(value: Any, zone: tzinfo | None) -> float | None:
             seconds = float(value)
             if not math.isfinite(seconds) or seconds < 0:
                 return None
-            return seconds / 1000.0 if seconds > 1e11 else seconds
+            seconds = seconds / 1000.0 if seconds > 1e11 else seconds
+            # Past 9999-12-31 no ISO 8601 timestamp (nor datetime) can say it.
+            return seconds if seconds <= _LAST_EPOCH_SECOND else None
     except (ValueError, OverflowError, OSError):
         return None
     return None

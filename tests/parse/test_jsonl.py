@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from soc.events import (
@@ -627,6 +627,7 @@ ECS_TEMPLATE = {
 
 
 @settings(max_examples=int(os.environ.get("SOC_FUZZ_EXAMPLES", "150")), deadline=None)
+@example(which=0, value=253402300800000.0, drop=False)  # year 10000 in milliseconds
 @given(which=st.integers(min_value=0), value=JSON_VALUES, drop=st.booleans())
 def test_documents_with_arbitrary_values_never_raise(which: int, value: Any, drop: bool) -> None:
     for parser, template in (
