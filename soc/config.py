@@ -27,6 +27,7 @@ from soc.enrich.base import INTEL_KEYS, IntelSpec
 from soc.errors import ConfigError
 from soc.parse.base import ParseConfig
 from soc.redact import redact_data
+from soc.respond.base import RespondConfig
 from soc.similar.base import SimilarConfig
 from soc.window.base import WindowConfig
 
@@ -202,6 +203,7 @@ class Settings:
     analyze: AnalyzeConfig = field(default_factory=AnalyzeConfig)
     console: ConsoleConfig = field(default_factory=ConsoleConfig)
     similar: SimilarConfig = field(default_factory=SimilarConfig)
+    respond: RespondConfig = field(default_factory=RespondConfig)
     sources: list[SourceSpec] = field(default_factory=list)
     exports: list[ExportSpec] = field(default_factory=list)
     intel: list[IntelSpec] = field(default_factory=list)
@@ -226,6 +228,7 @@ class Settings:
             "analyze": dataclasses.asdict(self.analyze),
             "console": dataclasses.asdict(self.console),
             "similar": dataclasses.asdict(self.similar),
+            "respond": dataclasses.asdict(self.respond),
             "exports": [{"name": e.name, "type": e.type, **e.options} for e in self.exports],
             "intel": [dataclasses.asdict(spec) for spec in self.intel],
             "sources": [
@@ -252,6 +255,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "analyze": AnalyzeConfig,
     "console": ConsoleConfig,
     "similar": SimilarConfig,
+    "respond": RespondConfig,
 }
 _SOURCE_COMMON = ("name", "type")
 _LISTS = ("sources", "exports", "intel")

@@ -29,12 +29,14 @@ from soc.acquire.base import AcquireStats
 from soc.clock import Clock
 from soc.config import Settings, SourceSpec, build_dataclass
 from soc.detect import DetectConfig, Detector, DetectorStats, discover_host_addresses
+from soc.detect.rules import playbooks_by_kind
 from soc.enrich import Enricher
 from soc.errors import ConfigError, SourceError, StoreError
 from soc.events import AUTH_SUCCESS, Event, Incident, Line, WindowStats, failure_count
 from soc.export import enqueue_alert
 from soc.parse import make_parser
 from soc.parse.base import Parser, ParseStats, Skip
+from soc.respond import Protected, Responder
 from soc.window import WindowConfig, Windower, WindowerStats
 
 #: Lines of a new stream looked at to detect its format.
@@ -526,6 +528,46 @@ def build_memory(settings: Settings, store: Any, clock: Clock, store_url: str) -
     return IncidentMemory(store, config, index_path=path, clock=clock)
 
 
+def build_responder(
+    settings: Settings, store: Any, clock: Clock, *, host_addresses: Iterable[str] | None = None
+) -> Responder:
+    """The responder over ``store``: playbooks, the protected set, exports to queue alerts for.
+
+    Protected from blocks: ``[respond] allow_list``, ``[detect] allow_list``,
+    loopback and this machine's addresses (discovered unless given). Start its
+    expiry worker (``start``) in the process that runs the engine.
+    """
+    from soc.store.response import ResponseLog
+
+    hosts = discover_host_addresses() if host_addresses is None else list(host_addresses)
+    try:
+        protected = Protected.of([*settings.respond.allow_list, *settings.detect.allow_list], hosts)
+    except ValueError as exc:
+        raise ConfigError(str(exc), where="[respond] allow_list") from None
+    elastic = [spec.name for spec in settings.exports if spec.type == "elasticsearch"]
+    host_name = socket.gethostname()
+
+    def export_alert(incident_id: int, sinks: list[str]) -> str:
+        incident = store.get_incident(incident_id)
+        if incident is None:
+            raise LookupError(f"incident {incident_id} is gone")
+        with store.transaction(now=clock.now()) as tx:
+            enqueue_alert(tx, sinks, incident, host_name=host_name)
+        return f"alert queued for {', '.join(sinks)}"
+
+    return Responder(
+        settings.respond,
+        ResponseLog(store),
+        store,
+        clock,
+        protected=protected,
+        recommended=playbooks_by_kind(),
+        exports=elastic,
+        host_name=host_name,
+        export_alert=export_alert,
+    )
+
+
 def notify_all(*hooks: Callable[[list[int]], None] | None) -> Callable[[list[int]], None]:
     """One ``on_incidents`` hook telling each of ``hooks`` (None ones skipped)."""
     live = [hook for hook in hooks if hook is not None]
@@ -560,6 +602,7 @@ __all__ = [
     "SourceError",
     "build_intel",
     "build_memory",
+    "build_responder",
     "build_sources",
     "notify_all",
     "timestamp_extractor",

@@ -33,7 +33,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,7 +47,7 @@ from soc.redact import MASK, process_secrets, redact, redact_url
 from soc.store.files import make_store_private
 
 #: Bumped whenever the schema changes; ``open_store`` migrates older stores.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 #: Evidence lines kept per incident when the caller does not say.
 DEFAULT_EVIDENCE_LIMIT = 20
@@ -250,6 +250,51 @@ tuning = sa.Table(
     sa.Column("name", sa.String(100), primary_key=True),
     sa.Column("value", JsonText, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+# --- version 4: response (soc.respond): every step audited, blocks with their expiry ----
+
+#: One row per playbook step (or expiry, restore, manual unblock): who, what, how it ended.
+response_audit = sa.Table(
+    "response_audit",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("playbook_runs.id"), index=True),
+    sa.Column("incident_id", sa.Integer, index=True),
+    sa.Column("at", sa.Float, nullable=False, index=True),
+    sa.Column("actor", sa.String, nullable=False),
+    sa.Column("client", sa.String, nullable=False),
+    sa.Column("playbook", sa.String, nullable=False),
+    sa.Column("step", sa.Integer, nullable=False),
+    sa.Column("action", sa.String, nullable=False),
+    sa.Column("backend", sa.String, nullable=False),
+    sa.Column("target", sa.String, nullable=False),
+    sa.Column("argv", JsonText, nullable=False),
+    sa.Column("mode", sa.String, nullable=False),
+    sa.Column("result", sa.String, nullable=False),
+    sa.Column("exit_status", sa.Integer),
+    sa.Column("output", sa.Text, nullable=False),
+    sqlite_autoincrement=True,
+)
+
+#: Blocks in force (``ended_at`` null) and ended; the expiry worker and a restart read it.
+blocks = sa.Table(
+    "blocks",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("network", sa.String(64), nullable=False),
+    sa.Column("backend", sa.String(32), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False, index=True),
+    sa.Column("expires_at", sa.Float, nullable=False),
+    sa.Column("incident_id", sa.Integer),
+    sa.Column("playbook", sa.String, nullable=False),
+    sa.Column("actor", sa.String, nullable=False),
+    sa.Column("ended_at", sa.Float),
+    sa.Column("ended_by", sa.String),
+    sa.Column("end_reason", sa.String),
+    sa.Index("ix_blocks_active", "ended_at", "expires_at"),
+    sa.Index("ix_blocks_network", "network", "backend"),
+    sqlite_autoincrement=True,
 )
 
 # --- what the readers return -----------------------------------------------------------
@@ -877,6 +922,10 @@ class SqlStore:
                 where=self.url,
                 transient=transient,
             ) from exc
+
+    def writing(self) -> AbstractContextManager[Connection]:
+        """A connection in one write transaction, for the other query modules of ``soc.store``."""
+        return self._writing()
 
     @contextmanager
     def transaction(self, now: float = 0.0) -> Iterator[Transaction]:
@@ -1599,8 +1648,12 @@ def _to_v3(conn: Connection) -> None:
     metadata.create_all(conn, tables=[tuning])
 
 
+def _to_v4(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[response_audit, blocks])
+
+
 #: (version reached, step) in order; each step must be safe to run again.
-_MIGRATIONS = ((2, _to_v2), (3, _to_v3))
+_MIGRATIONS = ((2, _to_v2), (3, _to_v3), (4, _to_v4))
 
 # An arbitrary constant: the advisory lock that serialises migrations on PostgreSQL.
 _PG_MIGRATION_LOCK = 0x50C5_0001

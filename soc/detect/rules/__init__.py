@@ -62,6 +62,11 @@ def actions_by_kind() -> dict[str, tuple[str, ...]]:
     return {r.name: r.actions for r in rules()}
 
 
+def playbooks_by_kind() -> dict[str, str]:
+    """Each incident kind's recommended response playbook (a name in ``playbooks/``)."""
+    return {r.name: r.playbook for r in rules()}
+
+
 def techniques() -> dict[str, tuple[str, str]]:
     """Each incident kind's MITRE ATT&CK technique (id, name)."""
     return {r.name: r.technique for r in rules()}
@@ -75,6 +80,7 @@ __all__ = [
     "WEB",
     "actions_by_kind",
     "param_fields",
+    "playbooks_by_kind",
     "rule",
     "rules",
     "techniques",

@@ -153,6 +153,8 @@ class Rule:
     keeps: Callable[[str], bool] | None = None
     #: The order kinds are chosen in when a campaign fired several (lower first).
     precedence: int = 50
+    #: The response playbook (``playbooks/NAME.yaml``) the command center offers first.
+    playbook: str = "block-source"
 
     def params_from(self, config: Any) -> Any:
         """This rule's parameters, read from ``config``'s ``[detect]`` keys and validated."""

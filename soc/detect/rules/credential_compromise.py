@@ -69,6 +69,7 @@ RULE: Final = Rule(
     "before a login are no evidence",
     technique=("T1078", "Valid Accounts"),
     severity="critical",
+    playbook="contain-account",
     actions=(
         "Treat the account that logged in as compromised: disable it or reset its "
         "credentials now, and end its sessions.",

@@ -46,6 +46,7 @@ RULE: Final = Rule(
     "(`distributed_overlap`) join one incident",
     technique=("T1110.001", "Brute Force: Password Guessing"),
     severity="medium",
+    playbook="notify-team",
     actions=(
         "Protect the targeted account(s): strong password or key-only login, MFA.",
         "Rate-limit new SSH connections (MaxStartups, PerSourcePenalties, a firewall "
