@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
+from urllib.parse import urlsplit
 
 from soc.analyze.base import AnalyzeConfig
 from soc.detect.base import DetectConfig
@@ -228,7 +229,7 @@ class Settings:
             "analyze": dataclasses.asdict(self.analyze),
             "console": dataclasses.asdict(self.console),
             "similar": dataclasses.asdict(self.similar),
-            "respond": dataclasses.asdict(self.respond),
+            "respond": _respond_described(self.respond),
             "exports": [{"name": e.name, "type": e.type, **e.options} for e in self.exports],
             "intel": [dataclasses.asdict(spec) for spec in self.intel],
             "sources": [
@@ -244,6 +245,17 @@ class Settings:
         }
         redacted: dict[str, Any] = redact_data(described, self.secrets.values())
         return redacted
+
+
+def _respond_described(config: RespondConfig) -> dict[str, Any]:
+    """``[respond]`` as data, its webhook URLs as scheme and host only (Slack and
+    Discord put the token in the path, which no shape-based redaction can tell)."""
+    out = dataclasses.asdict(config)
+    for name in ("notify_url", "ticket_url"):
+        if out[name]:
+            parts = urlsplit(out[name])
+            out[name] = f"{parts.scheme}://{parts.hostname or ''}/***"
+    return out
 
 
 _SECTIONS: dict[str, type[Any]] = {

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from soc.cli import main
-from soc.config import SECRET_ENV, Settings, load_settings
+from soc.config import SECRET_ENV, Settings, load_settings, settings_from_dict
 from soc.enrich import IntelSpec
 from soc.errors import ConfigError
 from soc.export import sink_classes
@@ -439,3 +439,36 @@ def test_bad_intel_tables_are_refused(tmp_path: Path, text: str, message: str) -
     with pytest.raises(ConfigError) as err:
         _load(tmp_path, text)
     assert message in str(err.value)
+
+
+def test_respond_section_is_validated_and_its_webhook_paths_never_shown() -> None:
+    """Slack and Discord webhook URLs carry their token in the path: describe() shows the host."""
+    settings = settings_from_dict(
+        {
+            "respond": {
+                "mode": "enforce",
+                "modes": {"disable_user": "dry_run"},
+                "notify_url": "https://hooks.slack.com/services/T000/B000/XXXXsecretXXXX",
+                "ticket_url": "https://tickets.example.org/hook/abcdef123456",
+            }
+        }
+    )
+    assert settings.respond.mode_for("nftables") == "enforce"
+    assert settings.respond.mode_for("disable_user") == "dry_run"
+    described = settings.describe()["respond"]
+    assert described["notify_url"] == "https://hooks.slack.com/***"
+    assert described["ticket_url"] == "https://tickets.example.org/***"
+    assert "secret" not in str(described) and "abcdef" not in str(described)
+    for bad, message in (
+        ({"mode": "on"}, "must be 'dry_run' or 'enforce'"),
+        ({"modes": {"nftables": "yes"}}, "must be 'dry_run' or 'enforce'"),
+        ({"firewall": "pf"}, "must be one of nftables, iptables, ufw, fail2ban"),
+        ({"nft_table": "x; flush ruleset"}, "letters, digits and _"),
+        ({"default_ttl": "forever"}, "not a duration"),
+        ({"default_ttl": "60d"}, "longer than max_ttl"),
+        ({"notify_url": "file:///etc/passwd"}, "must be an http:// or https:// URL"),
+        ({"max_blocks_per_hour": 0}, "must be at least 1"),
+        ({"colour": "red"}, "unknown key 'colour'"),
+    ):
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            settings_from_dict({"respond": bad})

@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
+from urllib.parse import urlsplit
 
 from soc.errors import ConfigError, SocError
 
@@ -33,9 +34,28 @@ FIREWALLS: Final = ("nftables", "iptables", "ufw", "fail2ban")
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 _UNIT_SECONDS: Final = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_NFT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}$")
-_IPSET_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,25}$")
-_JAIL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# Names that reach an argv: ``\Z``, since ``$`` would let a trailing newline through.
+_NFT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}\Z")
+_IPSET_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,25}\Z")
+_JAIL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
+_HTTP_URL = re.compile(r"^https?://[^\s/?#]+")
+
+
+def _is_http_url(url: str) -> bool:
+    """An http(s) URL with a host, a valid port, and no spaces or control characters.
+
+    Refused when the settings load rather than in the middle of a run: a space
+    or control character (``http.client`` raises on it) and a broken host or
+    port (``urlsplit`` raises on it).
+    """
+    if not _HTTP_URL.match(url) or any(ord(c) < 33 or ord(c) == 127 for c in url):
+        return False
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # ValueError when it is not a number or out of range
+    except ValueError:
+        return False
+    return bool(parts.hostname)
 
 
 class RespondError(SocError):
@@ -151,7 +171,7 @@ class RespondConfig:
             raise ConfigError("longer than max_ttl", where="default_ttl")
         for name in ("notify_url", "ticket_url", "console_url"):
             url = getattr(self, name)
-            if url and not re.match(r"^https?://[^\s/]+", url):
+            if url and not _is_http_url(url):
                 raise ConfigError("must be an http:// or https:// URL", where=name)
 
     @property

@@ -29,7 +29,7 @@ import yaml
 
 from soc.errors import ConfigError
 from soc.respond.actions import ACTIONS, action
-from soc.respond.base import RespondError, format_duration, parse_duration
+from soc.respond.base import RespondConfig, RespondError, format_duration, parse_duration
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _KEYS = ("name", "description", "ttl", "steps")
@@ -58,7 +58,9 @@ class Playbook:
         return f"{self.name}: {actions} (TTL {format_duration(self.ttl)})"
 
 
-def parse_playbook(data: Any, where: str, *, max_ttl: int | None = None) -> Playbook:
+def parse_playbook(
+    data: Any, where: str, *, max_ttl: int | None = None, default_ttl: int = 3600
+) -> Playbook:
     """A playbook from its parsed YAML, or RespondError naming ``where`` and the problem."""
     if not isinstance(data, dict):
         raise RespondError(
@@ -76,7 +78,7 @@ def parse_playbook(data: Any, where: str, *, max_ttl: int | None = None) -> Play
     if not isinstance(description, str):
         raise RespondError("description must be text", where=where)
     try:
-        ttl = parse_duration(data.get("ttl", "1h"), "ttl")
+        ttl = parse_duration(data.get("ttl", default_ttl), "ttl")
     except ConfigError as exc:
         raise RespondError(exc.message, where=f"{where}: ttl") from None
     if max_ttl is not None and ttl > max_ttl:
@@ -107,7 +109,9 @@ def parse_playbook(data: Any, where: str, *, max_ttl: int | None = None) -> Play
                     f"unknown parameter {key!r} for {name_} (known: {known})", where=at
                 )
             if not isinstance(value, expected) or isinstance(value, bool):
-                raise RespondError(f"{key} must be {expected.__name__}, got {value!r}", where=at)
+                kinds = expected if isinstance(expected, tuple) else (expected,)
+                names = " or ".join(k.__name__ for k in kinds)
+                raise RespondError(f"{key} must be {names}, got {value!r}", where=at)
         try:
             act.check(params)
         except (ValueError, ConfigError) as exc:
@@ -116,7 +120,9 @@ def parse_playbook(data: Any, where: str, *, max_ttl: int | None = None) -> Play
     return Playbook(name=name, description=description, ttl=ttl, steps=tuple(steps))
 
 
-def load_playbooks(folder: str | Path, *, max_ttl: int | None = None) -> dict[str, Playbook]:
+def load_playbooks(
+    folder: str | Path, *, max_ttl: int | None = None, default_ttl: int = 3600
+) -> dict[str, Playbook]:
     """Every ``*.yaml``/``*.yml`` playbook in ``folder``, by name (RespondError on a bad one)."""
     root = Path(folder)
     if not root.is_dir():
@@ -131,7 +137,7 @@ def load_playbooks(folder: str | Path, *, max_ttl: int | None = None) -> dict[st
             raise RespondError(
                 f"not valid YAML: {str(exc).splitlines()[0]}", where=str(path)
             ) from None
-        playbook = parse_playbook(data, str(path), max_ttl=max_ttl)
+        playbook = parse_playbook(data, str(path), max_ttl=max_ttl, default_ttl=default_ttl)
         if playbook.name != path.stem:
             raise RespondError(
                 f"name {playbook.name!r} does not match the file name", where=str(path)
@@ -144,4 +150,13 @@ def load_playbooks(folder: str | Path, *, max_ttl: int | None = None) -> dict[st
     return out
 
 
-__all__ = ["Playbook", "PlaybookStep", "load_playbooks", "parse_playbook"]
+def load_configured(config: RespondConfig) -> dict[str, Playbook]:
+    """The playbooks ``[respond]`` names: its folder, its ``max_ttl`` and ``default_ttl``."""
+    return load_playbooks(
+        config.playbooks_dir,
+        max_ttl=config.max_ttl_seconds,
+        default_ttl=config.default_ttl_seconds,
+    )
+
+
+__all__ = ["Playbook", "PlaybookStep", "load_configured", "load_playbooks", "parse_playbook"]

@@ -36,7 +36,7 @@ from soc.respond.base import (
     Step,
     StepResult,
 )
-from soc.respond.playbooks import Playbook, load_playbooks
+from soc.respond.playbooks import Playbook, load_configured
 from soc.respond.runner import post, run_commands
 from soc.respond.targets import Protected, TargetError, parse_block
 from soc.store.response import BlockRecord, ResponseLog
@@ -91,9 +91,7 @@ class Responder:
         """The playbooks from ``[respond] playbooks_dir``, loaded once ({} if they cannot be)."""
         if self._playbooks is None:
             try:
-                self._playbooks = load_playbooks(
-                    self.config.playbooks_dir, max_ttl=self.config.max_ttl_seconds
-                )
+                self._playbooks = load_configured(self.config)
             except RespondError as exc:
                 self.playbook_error = str(exc)
                 _log.error("playbooks: %s", exc)
@@ -244,16 +242,20 @@ class Responder:
         return result
 
     def _perform(self, step: Step) -> Outcome:
-        if step.request is not None:
-            return post(step.request, timeout=self.config.webhook_timeout)
-        if step.local is not None:
-            try:
+        # Whatever goes wrong is this step's failure: the run goes on and is audited.
+        try:
+            if step.request is not None:
+                return post(step.request, timeout=self.config.webhook_timeout)
+            if step.local is not None:
                 return Outcome(True, None, step.local())
-            except Exception as exc:
-                return Outcome(False, None, f"{type(exc).__name__}: {exc}")
-        return self._run(
-            step.commands, prefix=self.config.command_prefix, timeout=self.config.command_timeout
-        )
+            return self._run(
+                step.commands,
+                prefix=self.config.command_prefix,
+                timeout=self.config.command_timeout,
+            )
+        except Exception as exc:
+            _log.exception("step %s (%s) failed", step.index, step.action)
+            return Outcome(False, None, f"{type(exc).__name__}: {exc}")
 
     # --- blocks --------------------------------------------------------------------------
     def blocks(self) -> list[BlockRecord]:
@@ -276,12 +278,17 @@ class Responder:
             self._lift(block, actor=actor, client=client, reason="unblocked") for block in found
         ]
 
-    def _lift(self, block: BlockRecord, *, actor: str, client: str, reason: str) -> StepResult:
+    def _lift(
+        self, block: BlockRecord, *, actor: str, client: str, reason: str, set_up: bool = False
+    ) -> StepResult:
         with self._lock:
             fw = self.firewall(block.backend)
             network = parse_block(block.network, self.config.ipv6_prefix)
             step = Step(1, "unblock_ip", target=block.network, backend=fw.name, mode=ENFORCE)
-            step.commands = fw.unblock(network)
+            # At start after a reboot the firewall has lost our table or sets, and a
+            # block that expired meanwhile is lifted before anything set them up again.
+            setup = fw.setup() if set_up and fw.name not in self._ready else []
+            step.commands = [*setup, *fw.unblock(network)]
             outcome = self._run(
                 step.commands,
                 prefix=self.config.command_prefix,
@@ -289,6 +296,8 @@ class Responder:
             )
             now = self.clock.now()
             if outcome.ok:
+                if setup:
+                    self._ready.add(fw.name)
                 self.log.end_block(block.id, now=now, by=actor, reason=reason)
                 self._retry.pop(block.id, None)
             result = StepResult(
@@ -320,7 +329,8 @@ class Responder:
             next_try, delay = self._retry.get(block.id, (0.0, RETRY_FIRST))
             if now < next_try:
                 continue
-            if self._lift(block, actor="expiry", client="", reason="expired").result == OK:
+            lift = self._lift(block, actor="expiry", client="", reason="expired", set_up=True)
+            if lift.result == OK:
                 lifted += 1
             else:
                 self._retry[block.id] = (now + delay, min(delay * 2, RETRY_MAX))
@@ -336,6 +346,8 @@ class Responder:
         expired = self.expire()
         restored = failed = 0
         for block in self.log.active_blocks():
+            if block.expires_at <= self.clock.now():
+                continue  # due, and its removal failed: the expiry worker retries it
             if self.config.mode_for(block.backend) != ENFORCE:
                 _log.warning(
                     "not restoring the block on %s: %s is not enforced",

@@ -19,8 +19,9 @@ from typing import Final
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 #: ``useradd``'s default NAME_REGEX: lower case, digits, ``_`` and ``-``, never a leading ``-``.
-USER_NAME: Final = re.compile(r"^[a-z_][a-z0-9_-]{0,31}\$?$")
-_ADDRESS_CHARS: Final = re.compile(r"^[0-9A-Fa-f:.]+$")
+#: ``\Z``, not ``$``: ``$`` also matches before a trailing newline (``"bob\n"``).
+USER_NAME: Final = re.compile(r"^[a-z_][a-z0-9_-]{0,31}\$?\Z")
+_ADDRESS_CHARS: Final = re.compile(r"^[0-9A-Fa-f:.]+\Z")
 
 
 class TargetError(ValueError):
@@ -30,6 +31,15 @@ class TargetError(ValueError):
 def _shown(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _unmapped(network: IPNetwork) -> IPNetwork:
+    """An IPv4-mapped IPv6 address (``::ffff:a.b.c.d/128``) as the IPv4 address it is."""
+    if isinstance(network, ipaddress.IPv6Network) and network.prefixlen == 128:
+        mapped = network.network_address.ipv4_mapped
+        if mapped is not None:
+            return ipaddress.IPv4Network(f"{mapped}/32")
+    return network
 
 
 def block_network(address: str, ipv6_prefix: int = 64) -> IPNetwork:
@@ -63,13 +73,13 @@ def parse_block(value: str, ipv6_prefix: int = 64) -> IPNetwork:
     """An address or a network written as ``a/n`` (what ``soc blocks --unblock`` takes)."""
     if isinstance(value, str) and "/" in value:
         addr, _, bits = value.partition("/")
-        if not bits.isdigit() or len(bits) > 3:
-            raise TargetError(f"not a network: {_shown(value)}")
+        if not bits.isdigit() or len(bits) > 3 or not bits.isascii():
+            raise TargetError(f"not an IP address or network: {_shown(value)}")
         block_network(addr, ipv6_prefix)  # the same checks on the address part
         try:
             return ipaddress.ip_network(value, strict=False)
         except ValueError:
-            raise TargetError(f"not a network: {_shown(value)}") from None
+            raise TargetError(f"not an IP address or network: {_shown(value)}") from None
     return block_network(value, ipv6_prefix)
 
 
@@ -112,7 +122,7 @@ class Protected:
                     )
                 except ValueError:
                     raise ValueError(f"not an address or network: {entry!r}") from None
-                out.append((network, label))
+                out.append((_unmapped(network), label))
         return cls(out)
 
     def why_protected(self, network: IPNetwork, client: str | None = None) -> str | None:
@@ -124,7 +134,7 @@ class Protected:
         if client:
             with contextlib.suppress(ValueError):
                 own = ipaddress.ip_network(client.split("%", 1)[0])
-                entries.append((own, "the analyst's own"))
+                entries.append((_unmapped(own), "the analyst's own"))
         for protected, label in entries:
             if protected.version == network.version and network.overlaps(protected):
                 if label == "loopback":

@@ -12,7 +12,7 @@ from soc.respond.base import Step, format_duration
 
 class Annotate:
     name = "annotate"
-    params: Mapping[str, type] = {"note": str}
+    params: Mapping[str, type | tuple[type, ...]] = {"note": str}
 
     def check(self, params: Mapping[str, Any]) -> None:
         if not str(params.get("note", "")).strip():

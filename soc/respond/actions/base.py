@@ -58,7 +58,7 @@ class Action(Protocol):
 
     name: str
     #: Parameter name → the Python type a playbook must give it.
-    params: Mapping[str, type]
+    params: Mapping[str, type | tuple[type, ...]]
 
     def check(self, params: Mapping[str, Any]) -> None:
         """Raise ValueError when a step's parameters cannot work (at playbook load)."""

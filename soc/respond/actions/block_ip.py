@@ -17,7 +17,6 @@ from soc.respond.actions.base import Context
 from soc.respond.base import ENFORCE, Outcome, Step, format_duration, parse_duration
 from soc.respond.targets import IPNetwork, TargetError, block_network
 
-
 #: Seconds within which a repeated block's expiry counts as the same.
 SAME_WITHIN = 60.0
 
@@ -46,7 +45,7 @@ def _networks(ctx: Context) -> tuple[list[tuple[str, IPNetwork | None, str | Non
 
 class BlockIp:
     name = "block_ip"
-    params: Mapping[str, type] = {"ttl": str}
+    params: Mapping[str, type | tuple[type, ...]] = {"ttl": (str, int)}
 
     def check(self, params: Mapping[str, Any]) -> None:
         if "ttl" in params:
@@ -89,8 +88,7 @@ class BlockIp:
                     limit = ctx.config.max_blocks_per_hour
                     step.refused = f"block limit reached ({limit} per hour, max_blocks_per_hour)"
                     continue
-                if mode == ENFORCE:
-                    ctx.block_budget -= 1
+                ctx.block_budget -= 1  # a dry run shows what enforcing would refuse
             if ctx.needs_setup:
                 step.commands.extend(ctx.firewall.setup())
                 ctx.needs_setup = mode != ENFORCE  # a dry run sets nothing up
@@ -141,7 +139,7 @@ def _recorder(
 
 class UnblockIp:
     name = "unblock_ip"
-    params: Mapping[str, type] = {}
+    params: Mapping[str, type | tuple[type, ...]] = {}
 
     def check(self, params: Mapping[str, Any]) -> None:
         return None

@@ -22,7 +22,7 @@ COMPROMISE_KINDS = ("credential_compromise",)
 
 class _UserAction:
     name = ""
-    params: Mapping[str, type] = {}
+    params: Mapping[str, type | tuple[type, ...]] = {}
     verb = ""
 
     def check(self, params: Mapping[str, Any]) -> None:

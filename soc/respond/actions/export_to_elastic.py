@@ -16,7 +16,7 @@ from soc.respond.base import Step
 
 class ExportToElastic:
     name = "export_to_elastic"
-    params: Mapping[str, type] = {}
+    params: Mapping[str, type | tuple[type, ...]] = {}
 
     def check(self, params: Mapping[str, Any]) -> None:
         return None

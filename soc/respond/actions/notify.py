@@ -12,7 +12,7 @@ from soc.respond.base import Step
 
 class Notify:
     name = "notify"
-    params: Mapping[str, type] = {"format": str}
+    params: Mapping[str, type | tuple[type, ...]] = {"format": str}
 
     def check(self, params: Mapping[str, Any]) -> None:
         if params.get("format", "slack") not in ("slack", "discord", "json"):

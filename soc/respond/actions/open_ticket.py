@@ -17,7 +17,7 @@ from soc.respond.base import Request, Step
 
 class OpenTicket:
     name = "open_ticket"
-    params: Mapping[str, type] = {"priority": str}
+    params: Mapping[str, type | tuple[type, ...]] = {"priority": str}
 
     def check(self, params: Mapping[str, Any]) -> None:
         if params.get("priority", "normal") not in ("low", "normal", "high", "urgent"):

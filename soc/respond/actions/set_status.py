@@ -12,7 +12,7 @@ from soc.respond.base import Step
 
 class SetStatus:
     name = "set_status"
-    params: Mapping[str, type] = {"status": str}
+    params: Mapping[str, type | tuple[type, ...]] = {"status": str}
 
     def check(self, params: Mapping[str, Any]) -> None:
         if params.get("status") not in STATUSES:
