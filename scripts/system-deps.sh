@@ -7,6 +7,8 @@
 set -euo pipefail
 
 need=()
+# A tool in the sbin directories counts even when they are not on PATH (a non-root user).
+have() { PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin" command -v "$1" >/dev/null 2>&1; }
 command -v systemd-journal-remote >/dev/null 2>&1 \
   || [ -x /lib/systemd/systemd-journal-remote ] || need+=(systemd-journal-remote)
 command -v journalctl >/dev/null 2>&1 || need+=(systemd)
@@ -14,6 +16,12 @@ command -v journalctl >/dev/null 2>&1 || need+=(systemd)
 # render in its screenshots (which the README shows) instead of empty boxes.
 [ -x /usr/bin/chromium ] || need+=(chromium)
 [ -f /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || need+=(fonts-noto-color-emoji)
+# Response playbooks: the firewall backends run for real inside a network namespace
+# the tests create (`ip netns`), nftables and ipset + iptables.
+have nft || need+=(nftables)
+have iptables || need+=(iptables)
+have ipset || need+=(ipset)
+have ip || need+=(iproute2)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

@@ -8,7 +8,8 @@ log records are redacted while a command runs, and so is an unexpected traceback
 
 Why one file past 600 lines: the pipeline's commands (replay, run and their
 workers' set-up and summary) share their helpers and read best together; the
-incident memory and threat-intel commands live in :mod:`soc.cli_memory`.
+incident memory and threat-intel commands live in :mod:`soc.cli_memory`, the
+response playbooks' in :mod:`soc.cli_respond`.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from typing import Any, TextIO
 from soc import __version__, redact
 from soc.analyze.base import PROVIDER_TYPES, AnalyzeConfig
 from soc.cli_memory import add_commands as add_memory_commands
+from soc.cli_respond import add_commands as add_respond_commands
+from soc.cli_respond import responding
 from soc.clock import SystemClock
 from soc.config import Settings, SourceSpec, build_dataclass, load_settings
 from soc.errors import SocError
@@ -136,6 +139,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_cmd_eval)
 
     add_memory_commands(commands, _load_settings)
+    add_respond_commands(commands, _load_settings)
 
     p = commands.add_parser("run", help="follow the configured sources until SIGINT/SIGTERM")
     p.add_argument("--once", action="store_true", help="one pass over the sources, then exit")
@@ -649,6 +653,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             _analysing(
                 settings, store, clock, enabled=True, background=True, memory=memory
             ) as analysis,
+            responding(settings, store, clock),  # blocks lifted when they expire
         ):
             engine = Engine(
                 settings,
