@@ -49,6 +49,7 @@ page = st.navigation(
             default=True,
         ),
         st.Page("pages/incidents.py", title="Incidents", icon="🗂️", url_path="incidents"),
+        st.Page("pages/response.py", title="Response", icon="🧯", url_path="response"),
         st.Page("pages/replay_tuning.py", title="Replay & tuning", icon="🎛️", url_path="replay"),
         st.Page("pages/settings.py", title="Settings", icon="⚙️", url_path="settings"),
     ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from soc import text
-from soc.app import auth, memory, views
+from soc.app import auth, memory, views, widgets_response
 
 runtime = views.runtime_from(st.session_state)
 
@@ -172,7 +172,7 @@ def live_view() -> None:
             evidence = store.evidence(incident_id)
             if evidence:
                 st.code(text.visible("\n".join(evidence)), language=None, wrap_lines=True)
-            # Later: similar incidents and response playbooks get their sections here.
+            widgets_response.response_section(runtime, incident, scope="cc")
 
 
 live_view()

@@ -1,11 +1,11 @@
-"""Incidents: filter and search, the detail view, the status workflow and re-analysis."""
+"""Incidents: filter and search, the detail view, the status workflow, response and re-analysis."""
 
 from __future__ import annotations
 
 import streamlit as st
 
 from soc import text
-from soc.app import memory, views
+from soc.app import memory, views, widgets_response
 from soc.events import INCIDENT_KINDS, STATUSES
 
 runtime = views.runtime_from(st.session_state)
@@ -121,6 +121,8 @@ with reanalysis:
             else ""
         )
         st.success(f"New report by {text.literal_markdown(report.provider, 40)}{note}.")
+
+widgets_response.response_section(runtime, incident, scope="inc")
 
 for line in memory.intel_lines(incident.facts):
     st.warning(f"Threat intel: {line}", icon="🛑")

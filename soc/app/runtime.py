@@ -4,9 +4,9 @@ The server process holds one :class:`Runtime` (:func:`process_runtime`, started
 with the server, before and whether or not anyone signs in), never one per browser
 tab, and it keeps running when no tab is open. It owns the store,
 the engine thread (replaying logs or following the configured sources), the
-analyst's worker and the export worker; pages read the store and call the few
-controls here (threshold, replay, pause). Every control is safe to call from any
-thread.
+analyst's worker, the export worker and the responder (playbooks and its block
+expiry worker); pages read the store and call the few controls here (threshold,
+replay, pause). Every control is safe to call from any thread.
 """
 
 from __future__ import annotations
@@ -28,7 +28,14 @@ from soc.analyze.worker import AnalysisWorker
 from soc.clock import Clock, SystemClock
 from soc.config import Settings, SourceSpec, build_dataclass, load_settings
 from soc.detect.rules import actions_by_kind
-from soc.engine import Engine, build_intel, build_memory, build_sources, notify_all
+from soc.engine import (
+    Engine,
+    build_intel,
+    build_memory,
+    build_responder,
+    build_sources,
+    notify_all,
+)
 from soc.enrich import IntelRefresher
 from soc.export.worker import ExportWorker, build_sinks
 from soc.redact import redact
@@ -83,6 +90,8 @@ class Runtime:
         #: Threat intel (soc.enrich): its feeds are read on the refresher's thread.
         self.intel = build_intel(settings, self.clock)
         self._refresher = IntelRefresher(self.intel) if self.intel is not None else None
+        #: Response playbooks (soc.respond): plans, confirmed runs, blocks and their expiry.
+        self.responder = build_responder(settings, self.store, self.clock)
         self.analysis = AnalysisWorker(
             self.store,
             Analyst(
@@ -107,6 +116,7 @@ class Runtime:
             self.memory.start()  # catches up with the store first, on its thread
         if self._refresher is not None:
             self._refresher.start()
+        self.responder.start()  # puts back blocks still in force, then lifts expired ones
         self.engine: Engine | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -330,6 +340,7 @@ class Runtime:
         self.exports.close()
         if self._refresher is not None:
             self._refresher.stop()
+        self.responder.stop()
         if self.memory is not None:
             self.memory.stop()  # saves the index
         if self._owns_store:

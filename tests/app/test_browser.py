@@ -2,7 +2,8 @@
 
 Starts ``streamlit run app.py`` on the bundled samples (offline analyst, fresh SQLite
 store), waits for replayed incidents, opens a forensic accordion, moves the threshold
-slider, visits every page and saves a screenshot of each under ``tests/artifacts/``.
+slider, visits every page and saves a screenshot of each under ``tests/artifacts/``;
+plans and confirms a response playbook (a dry run) and finds it on the Response page.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Dialog, Locator, Page, expect, sync_playwright
 
+from soc.store import open_store
+from soc.store.response import ResponseLog
 from tests.app.browser import (
     REPO_ROOT,
     RunningApp,
@@ -149,6 +152,72 @@ def test_command_center_in_chromium(app: RunningApp, page: Page) -> None:
     assert dialogs == [], f"a page opened a dialog: {dialogs}"
     for name in ("command-center", "incidents", "replay", "settings"):
         assert (ARTIFACTS / f"{name}.png").stat().st_size > 10_000, f"{name}.png looks empty"
+
+
+#: The samples' brute-force incident: its accordion label, and the nft command (as the
+#: confirmation shows it, ``shlex.join``) that blocks its source for the playbook's day.
+BRUTE_FORCE_LABEL = re.compile(r"·\s*brute_force\s*·")
+BRUTE_FORCE_BLOCK = (
+    "nft add element inet soc_response block4 '{' 203.0.113.45 '}' ';' "
+    "delete element inet soc_response block4 '{' 203.0.113.45 '}' ';' "
+    "add element inet soc_response block4 '{' 203.0.113.45 timeout 86400s '}'"
+)
+
+
+@pytest.mark.timeout(180)
+def test_response_playbook_in_chromium(app: RunningApp, page: Page, tmp_path: Path) -> None:
+    """Plan the recommended playbook from an incident, confirm it (a dry run), read the audit."""
+    open_page(page, f"{app.url}/")
+    accordion = (
+        incident_feed(page).filter(has=page.locator("summary", has_text=BRUTE_FORCE_LABEL)).first
+    )
+    expect(accordion, "no brute_force incident in the feed").to_be_visible(
+        timeout=INCIDENTS_TIMEOUT_MS
+    )
+    accordion.locator("summary").click()
+    details = accordion.get_by_test_id("stExpanderDetails")
+    expect(details, "the accordion did not open").to_be_visible()
+
+    # Plan: the confirmation shows the exact argv, and says it is a dry run.
+    details.get_by_role("button", name="Plan block-source…").click()
+    argv = details.get_by_test_id("stCode").filter(has_text=BRUTE_FORCE_BLOCK)
+    expect(argv, "the confirmation does not show the nft command").to_have_count(1)
+    expect(details.get_by_text("Dry run: block-source would run")).to_be_visible()
+    confirm = details.get_by_role("button", name="Confirm and run")
+    expect(confirm).to_be_visible()
+    page.wait_for_timeout(LIVE_REFRESH_MS)  # a live refresh keeps the confirmation
+    expect(argv).to_have_count(1)
+    full_page_screenshot(page, ARTIFACTS / "response-plan.png")
+
+    # Confirm: each step's result is shown; nothing was run.
+    confirm.click()
+    expect(details.get_by_text("block-source: dry_run (dry run, audited)")).to_be_visible()
+    expect(details.get_by_text(re.compile(r"result dry_run"))).to_have_count(3)
+    expect(confirm).to_have_count(0)
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+
+    # The Response page: no block in force (a dry run), and the run in the audit log.
+    open_page(page, f"{app.url}/response")
+    main = page.get_by_test_id("stMain")
+    expect(main.get_by_text("No block in force.", exact=False)).to_be_visible()
+    expect(main.get_by_text("3 audited steps", exact=False)).to_be_visible()
+    audit = main.get_by_test_id("stDataFrame").first
+    expect(audit).to_be_visible()  # drawn on a canvas: its rows are read from the store
+    expect(main.get_by_text("Mode: dry run", exact=False)).to_be_visible()
+    assert_no_injected_script(page, "/response")
+    full_page_screenshot(page, ARTIFACTS / "response.png")
+    assert (ARTIFACTS / "response.png").stat().st_size > 10_000, "response.png looks empty"
+    store = open_store(f"sqlite:///{tmp_path / 'soc.db'}")
+    try:
+        audit_log = ResponseLog(store).audit_log()
+    finally:
+        store.close()
+    assert [(a.action, a.mode, a.result) for a in reversed(audit_log)] == [
+        ("block_ip", "dry_run", "dry_run"),
+        ("annotate", "dry_run", "dry_run"),
+        ("set_status", "dry_run", "dry_run"),
+    ]
+    assert audit_log[-1].target == "203.0.113.45/32"
 
 
 @pytest.mark.timeout(300)

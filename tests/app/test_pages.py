@@ -8,9 +8,11 @@ closes the runtime) before and after.
 from __future__ import annotations
 
 import re
+import shlex
 import sqlite3
 import time
 from collections.abc import Callable
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Any
 
@@ -356,3 +358,175 @@ def test_similar_incidents_and_the_description_search(app_env: Path) -> None:
     at.query_params["incident"] = str(shown[0])
     at.run()
     assert selected_incident(at) == shown[0]
+
+
+# --- response playbooks --------------------------------------------------------------------
+def _brute_force(runtime: Runtime) -> tuple[int, str]:
+    """The samples' brute-force incident and its one source address."""
+    (brute,) = runtime.store.list_incidents(kind="brute_force")
+    (address,) = brute.source_ips
+    return int(brute.id or 0), address
+
+
+def _nft_block_argv(runtime: Runtime, address: str, ttl: int) -> str:
+    """The exact nft command that blocks ``address`` for ``ttl`` seconds, as shown."""
+    (command,) = runtime.responder.firewall("nftables").block(ip_network(address), ttl)
+    return shlex.join(command.argv)
+
+
+def test_incident_plan_confirm_and_run_in_dry_run(app_env: Path) -> None:
+    at = start_app()
+    runtime = runtime_of(at)
+    incident_id, address = _brute_force(runtime)
+    at.switch_page("pages/incidents.py").run()
+    at.selectbox(key="inc_selected").set_value(incident_id).run()
+    assert not at.exception, at.exception
+    book = at.selectbox(key=f"inc_resp_book_{incident_id}")
+    assert book.value == "block-source"  # the brute-force rule's recommendation, first
+    assert set(book.options) >= {"block-source (recommended)", "notify-team"}
+    assert any("Recommended: `block-source`" in str(c.value) for c in at.caption)
+    plan_button = at.button(key=f"inc_resp_plan_{incident_id}")
+    assert plan_button.label == "Plan block-source…"
+    plan_button.click().run()
+    assert not at.exception, at.exception
+
+    # The confirmation: the exact argv, the TTL, and that it is a dry run.
+    codes = [str(c.value) for c in at.code]
+    assert _nft_block_argv(runtime, address, 86400) in codes
+    shown = texts(at)
+    assert any(t.startswith("Dry run: block-source would run") for t in shown), shown
+    assert any("**dry run** · TTL 1d" in t for t in shown), shown
+    assert not any("ENFORCE" in str(w.value) for w in at.warning)
+    assert runtime.responder.log.audit_log(incident_id=incident_id) == []  # nothing yet
+
+    at.button(key=f"inc_resp_confirm_{incident_id}").click().run()
+    assert not at.exception, at.exception
+    assert any("block-source: dry_run (dry run, audited)" in str(s.value) for s in at.success)
+    results = [str(c.value) for c in at.caption if "result **" in str(c.value)]
+    assert len(results) == 3 and all("result **dry_run**" in r for r in results), results
+    assert _nft_block_argv(runtime, address, 86400) not in [str(c.value) for c in at.code]
+    audit = runtime.responder.log.audit_log(incident_id=incident_id)
+    assert [(a.step, a.action, a.result, a.actor) for a in reversed(audit)] == [
+        (1, "block_ip", "dry_run", "analyst"),
+        (2, "annotate", "dry_run", "analyst"),
+        (3, "set_status", "dry_run", "analyst"),
+    ]
+    assert runtime.responder.blocks() == []  # a dry run blocks nothing
+    stored = runtime.store.get_incident(incident_id)
+    assert stored is not None and stored.status == "new"  # nor changes the incident
+
+
+def test_command_center_plan_can_be_cancelled(app_env: Path) -> None:
+    at = start_app()
+    runtime = runtime_of(at)
+    incident_id, address = _brute_force(runtime)
+    at.selectbox(key=f"cc_resp_book_{incident_id}").set_value("block-and-notify").run()
+    at.button(key=f"cc_resp_plan_{incident_id}").click().run()
+    assert not at.exception, at.exception
+    assert at.button(key=f"cc_resp_plan_{incident_id}").label == "Plan block-and-notify…"
+    assert _nft_block_argv(runtime, address, 86400) in [str(c.value) for c in at.code]
+    assert any(str(t).startswith("Dry run: block-and-notify") for t in texts(at))
+    at.button(key=f"cc_resp_cancel_{incident_id}").click().run()
+    assert not at.exception, at.exception
+    assert _nft_block_argv(runtime, address, 86400) not in [str(c.value) for c in at.code]
+    assert not [b for b in at.button if b.key == f"cc_resp_confirm_{incident_id}"]
+    assert runtime.responder.log.audit_log() == []
+
+
+def test_response_page_blocks_audit_and_filters(
+    app_env: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    at = start_app()
+    runtime = runtime_of(at)
+    responder = runtime.responder
+    incident_id, address = _brute_force(runtime)
+    responder.run(incident_id, "block-source", actor="analyst", enforce=True)  # a dry run
+    # Attacker-reachable text in the log (a hostile actor name and target).
+    responder.log.audit(
+        at=runtime.clock.now(),
+        actor=XSS_USER,
+        client="198.18.0.1",
+        playbook="notify-team",
+        step=1,
+        action="notify",
+        backend="webhook",
+        target="https://evil.example/x",
+        argv=[],
+        mode="dry_run",
+        result="refused",
+        exit_status=None,
+        output="[click](https://evil.example) :smile:",
+        incident_id=incident_id,
+    )
+    at.switch_page("pages/response.py").run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Response"
+    assert any(str(c.value).startswith("Mode: dry run") for c in at.caption)
+    assert any(str(i.value).startswith("No block in force") for i in at.info)
+
+    def audit_frame() -> Any:
+        frames = [d.value for d in at.dataframe if "result" in d.value.columns]
+        return frames[0] if frames else None
+
+    frame = audit_frame()
+    assert len(frame) == 4
+    assert set(frame["actor"]) == {"analyst", XSS_USER}  # as plain text in the table
+    assert f"#{incident_id}" in set(frame["incident"])
+    assert _nft_block_argv(runtime, address, 86400) in " ".join(frame["argv"])
+    for shown in texts(at):
+        assert "<script" not in _outside_code(shown), shown
+    playbooks = next(d.value for d in at.dataframe if "description" in d.value.columns)
+    assert "block-source" in set(playbooks["playbook"])
+
+    at.selectbox(key="resp_f_actor").set_value(XSS_USER).run()
+    assert list(audit_frame()["action"]) == ["notify"]
+    at.selectbox(key="resp_f_actor").set_value(None)
+    at.selectbox(key="resp_f_result").set_value("dry_run").run()
+    assert list(audit_frame()["action"]) == ["set_status", "annotate", "block_ip"]
+    at.selectbox(key="resp_f_mode").set_value("enforce").run()
+    assert audit_frame() is None
+    assert any("No audited step matches" in str(i.value) for i in at.info)
+    at.selectbox(key="resp_f_mode").set_value(None)
+    at.selectbox(key="resp_f_result").set_value(None)
+    at.selectbox(key="resp_f_playbook").set_value("notify-team").run()
+    assert len(audit_frame()) == 1
+    at.selectbox(key="resp_f_playbook").set_value(None)
+    at.number_input(key="resp_f_incident").set_value(incident_id + 1000).run()
+    assert audit_frame() is None
+    at.number_input(key="resp_f_incident").set_value(incident_id).run()
+    assert len(audit_frame()) == 4
+
+    # A block in force (as an enforced run records it), lifted with Unblock. The
+    # firewall command really runs, behind a prefix that records its argv instead
+    # of touching this machine's firewall.
+    record = tmp_path / "argv.log"
+    prefix = tmp_path / "record-argv"
+    prefix.write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> {record}\n', encoding="utf-8")
+    prefix.chmod(0o755)
+    monkeypatch.setattr(responder.config, "command_prefix", [str(prefix)])
+    now = runtime.clock.now()
+    block = responder.log.record_block(
+        f"{address}/32",
+        "nftables",
+        expires_at=now + 5400,
+        now=now,
+        incident_id=incident_id,
+        playbook="block-source",
+        actor="analyst",
+    )
+    at.run()
+    assert not at.exception, at.exception
+    blocks = next(d.value for d in at.dataframe if "time left" in d.value.columns)
+    assert list(blocks["network"]) == [f"{address}/32"]
+    assert list(blocks["time left"]) in (["1h 30m"], ["1h 29m"])
+    at.button(key=f"resp_unblock_{block.id}").click().run()
+    assert not at.exception, at.exception
+    assert responder.blocks() == []
+    ran = record.read_text(encoding="utf-8").splitlines()
+    assert (
+        ran and ran[0].startswith("nft add element inet soc_response block4") and address in ran[0]
+    )
+    assert any("is no longer blocked" in str(s.value) for s in at.success)
+    assert any(str(i.value).startswith("No block in force") for i in at.info)
+    (lifted,) = responder.log.audit_log(playbook="(unblocked)")
+    assert (lifted.action, lifted.result, lifted.target) == ("unblock_ip", "ok", f"{address}/32")
