@@ -9,6 +9,9 @@ store transaction per batch. It never waits on a source: a source that has
 nothing returns at once, and the live loop sleeps only when no source had
 anything. Delivering the queued alerts is not the engine's job: see
 :class:`soc.export.worker.ExportWorker`.
+
+(Why a little past 600 lines: stages meet only here, so the builders of the
+workers beside the loop, memory, intel and responder, live here too.)
 """
 
 from __future__ import annotations

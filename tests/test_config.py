@@ -448,7 +448,7 @@ def test_respond_section_is_validated_and_its_webhook_paths_never_shown() -> Non
             "respond": {
                 "mode": "enforce",
                 "modes": {"disable_user": "dry_run"},
-                "notify_url": "https://hooks.slack.com/services/T000/B000/XXXXsecretXXXX",
+                "notify_url": "https://hooks.slack.com/services/T000/B000/tokensecret9876",
                 "ticket_url": "https://tickets.example.org/hook/abcdef123456",
             }
         }
