@@ -216,6 +216,12 @@ class ResponseLog:
                 _block(r) for r in conn.execute(query.order_by(blocks.c.expires_at, blocks.c.id))
             ]
 
+    def block_history(self, limit: int = 1000) -> list[BlockRecord]:
+        """Every block, lifted ones included, oldest first (the latest ``limit``)."""
+        query = sa.select(blocks).order_by(blocks.c.id.desc()).limit(limit)
+        with self.store.engine.connect() as conn:
+            return [_block(r) for r in reversed(conn.execute(query).all())]
+
     def active_block(self, network: str, backend: str) -> BlockRecord | None:
         """The block in force on ``network`` in ``backend``, if any."""
         query = sa.select(blocks).where(

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
 from soc.clock import Clock
 from soc.config import settings_from_dict
@@ -19,7 +18,6 @@ from soc.respond import Protected, Responder
 from soc.respond.base import Command, Outcome
 from soc.store import SqlStore, open_store
 from soc.store.response import BlockRecord, ResponseLog
-from soc.store.sql import blocks
 from tests.store.builders import T0, make_incident
 
 #: The playbooks the project ships.
@@ -127,21 +125,4 @@ class Recorder:
 
 def all_blocks(store: SqlStore) -> list[BlockRecord]:
     """Every block row, ended ones included, oldest first."""
-    with store.engine.connect() as conn:
-        rows = conn.execute(sa.select(blocks).order_by(blocks.c.id)).all()
-    return [
-        BlockRecord(
-            id=int(r.id),
-            network=r.network,
-            backend=r.backend,
-            created_at=float(r.created_at),
-            expires_at=float(r.expires_at),
-            incident_id=r.incident_id,
-            playbook=r.playbook,
-            actor=r.actor,
-            ended_at=r.ended_at,
-            ended_by=r.ended_by,
-            end_reason=r.end_reason,
-        )
-        for r in rows
-    ]
+    return ResponseLog(store).block_history()
