@@ -7,11 +7,16 @@ closes the runtime) before and after.
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import secrets
 import shlex
+import shutil
 import sqlite3
+import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from ipaddress import ip_network
 from pathlib import Path
 from typing import Any
@@ -22,6 +27,7 @@ from streamlit.testing.v1 import AppTest
 from soc.app.runtime import Runtime
 from soc.app.views import RUNTIME_KEY, analysis_totals
 from soc.store import open_store
+from tests.conftest import require
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "console.py"  # the pages script app.py serves
@@ -530,3 +536,69 @@ def test_response_page_blocks_audit_and_filters(
     assert any(str(i.value).startswith("No block in force") for i in at.info)
     (lifted,) = responder.log.audit_log(playbook="(unblocked)")
     assert (lifted.action, lifted.result, lifted.target) == ("unblock_ip", "ok", f"{address}/32")
+
+
+@pytest.fixture
+def lab_netns() -> Iterator[str]:
+    """A network namespace of this test's own, where enforced firewall commands run."""
+    require(os.geteuid() == 0, "root is needed to create a network namespace")
+    require(shutil.which("nft") is not None, "nft (Debian package nftables) is not installed")
+    name = f"soc-ui-{secrets.token_hex(4)}"
+    made = subprocess.run(["ip", "netns", "add", name], capture_output=True, text=True, check=False)
+    require(made.returncode == 0, f"cannot create a network namespace: {made.stderr.strip()}")
+    try:
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "delete", name], capture_output=True, check=False)
+
+
+def _kernel_block4(ns: str) -> list[str]:
+    """The addresses in the namespace's ``inet soc_response block4`` set (none: no table)."""
+    listed = subprocess.run(
+        ["ip", "netns", "exec", ns, "nft", "-j", "list", "set", "inet", "soc_response", "block4"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if listed.returncode != 0:
+        return []
+    sets = [item["set"] for item in json.loads(listed.stdout)["nftables"] if "set" in item]
+    elements = sets[0].get("elem", []) if sets else []
+    return [e["elem"]["val"] if isinstance(e, dict) else e for e in elements]
+
+
+def test_an_enforced_block_from_the_incident_view_lands_in_nftables_and_is_lifted(
+    app_env: Path, lab_netns: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One click and a confirmation block for real (in a namespace); Unblock lifts it."""
+    monkeypatch.setenv("SOC_RESPOND__MODE", "enforce")
+    monkeypatch.setenv("SOC_RESPOND__COMMAND_PREFIX", f'["ip", "netns", "exec", "{lab_netns}"]')
+    at = start_app()
+    runtime = runtime_of(at)
+    incident_id, address = _brute_force(runtime)
+    at.switch_page("pages/incidents.py").run()
+    at.selectbox(key="inc_selected").set_value(incident_id).run()
+    at.button(key=f"inc_resp_plan_{incident_id}").click().run()
+    assert not at.exception, at.exception
+    assert any(str(w.value).startswith("ENFORCE: confirming runs") for w in at.warning)
+    assert any("**ENFORCE** · TTL 1d" in t for t in texts(at))
+    assert _kernel_block4(lab_netns) == []  # planning ran nothing
+
+    at.button(key=f"inc_resp_confirm_{incident_id}").click().run()
+    assert not at.exception, at.exception
+    assert any("block-source: ok" in str(s.value) for s in at.success), at.success
+    assert _kernel_block4(lab_netns) == [address]
+    (block,) = runtime.responder.blocks()
+    assert block.network == f"{address}/32" and block.actor == "analyst"
+    assert 86400 - 120 < block.expires_at - time.time() <= 86400
+    stored = runtime.store.get_incident(incident_id)
+    assert stored is not None and stored.status == "triaged"
+    assert "blocked the source addresses for 1d (block-source)" in stored.notes
+
+    at.switch_page("pages/response.py").run()
+    assert not at.exception, at.exception
+    at.button(key=f"resp_unblock_{block.id}").click().run()
+    assert not at.exception, at.exception
+    assert _kernel_block4(lab_netns) == []
+    assert runtime.responder.blocks() == []
+    assert [a.result for a in runtime.responder.log.audit_log(playbook="(unblocked)")] == ["ok"]
