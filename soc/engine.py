@@ -566,7 +566,6 @@ def build_responder(
         protected=protected,
         recommended=playbooks_by_kind(),
         exports=elastic,
-        host_name=host_name,
         export_alert=export_alert,
     )
 

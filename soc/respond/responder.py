@@ -63,7 +63,6 @@ class Responder:
         playbooks: Mapping[str, Playbook] | None = None,
         recommended: Mapping[str, str] | None = None,
         exports: list[str] | None = None,
-        host_name: str = "",
         export_alert: Callable[[int, list[str]], str] | None = None,
         run: Callable[..., Outcome] = run_commands,
     ) -> None:
@@ -76,7 +75,6 @@ class Responder:
         self.playbook_error: str | None = None
         self.recommended = dict(recommended or {})
         self.exports = list(exports or [])
-        self.host_name = host_name
         self.export_alert = export_alert
         self._run = run
         self._lock = threading.RLock()
@@ -147,7 +145,6 @@ class Responder:
             block_budget=self.config.max_blocks_per_hour - self.log.blocks_since(now - 3600.0),
             needs_setup=fw.name not in self._ready,
             exports=self.exports,
-            host_name=self.host_name,
             on_block=self._ready.add,
             export_alert=self.export_alert,
         )

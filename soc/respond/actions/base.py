@@ -40,8 +40,6 @@ class Context:
     block_budget: int
     needs_setup: bool
     exports: list[str] = field(default_factory=list)
-    host_name: str = ""
-    secrets: Mapping[str, Any] = field(default_factory=dict)
     on_block: Callable[[str], None] | None = None
     #: Queue incident ``id``'s alert for the named export sinks; returns what it did.
     export_alert: Callable[[int, list[str]], str] | None = None
