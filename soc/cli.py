@@ -30,7 +30,9 @@ from typing import Any, TextIO
 
 from soc import __version__, redact
 from soc.analyze.base import PROVIDER_TYPES, AnalyzeConfig
+from soc.cli_api import add_commands as add_api_commands
 from soc.cli_memory import add_commands as add_memory_commands
+from soc.cli_policy import add_commands as add_policy_commands
 from soc.cli_respond import add_commands as add_respond_commands
 from soc.cli_respond import responding
 from soc.clock import SystemClock
@@ -140,6 +142,8 @@ def _build_parser() -> argparse.ArgumentParser:
 
     add_memory_commands(commands, _load_settings)
     add_respond_commands(commands, _load_settings)
+    add_policy_commands(commands, _load_settings)
+    add_api_commands(commands, _load_settings)
 
     p = commands.add_parser("run", help="follow the configured sources until SIGINT/SIGTERM")
     p.add_argument("--once", action="store_true", help="one pass over the sources, then exit")

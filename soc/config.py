@@ -23,6 +23,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 from urllib.parse import urlsplit
 
 from soc.analyze.base import AnalyzeConfig
+from soc.api.base import ApiConfig
 from soc.detect.base import DetectConfig
 from soc.enrich.base import INTEL_KEYS, IntelSpec
 from soc.errors import ConfigError
@@ -205,6 +206,7 @@ class Settings:
     console: ConsoleConfig = field(default_factory=ConsoleConfig)
     similar: SimilarConfig = field(default_factory=SimilarConfig)
     respond: RespondConfig = field(default_factory=RespondConfig)
+    api: ApiConfig = field(default_factory=ApiConfig)
     sources: list[SourceSpec] = field(default_factory=list)
     exports: list[ExportSpec] = field(default_factory=list)
     intel: list[IntelSpec] = field(default_factory=list)
@@ -230,6 +232,7 @@ class Settings:
             "console": dataclasses.asdict(self.console),
             "similar": dataclasses.asdict(self.similar),
             "respond": _respond_described(self.respond),
+            "api": dataclasses.asdict(self.api),
             "exports": [{"name": e.name, "type": e.type, **e.options} for e in self.exports],
             "intel": [dataclasses.asdict(spec) for spec in self.intel],
             "sources": [
@@ -268,6 +271,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "console": ConsoleConfig,
     "similar": SimilarConfig,
     "respond": RespondConfig,
+    "api": ApiConfig,
 }
 _SOURCE_COMMON = ("name", "type")
 _LISTS = ("sources", "exports", "intel")

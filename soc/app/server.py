@@ -17,6 +17,8 @@ so ``streamlit run app.py`` serves the console behind :class:`Guard`, which:
   ``SameSite=Strict`` session cookie at each sign-in (``Secure`` over HTTPS) and
   never resumes a Streamlit session for a browser that did not open it;
 - bounds uploads to ``[console] max_upload_mb`` for signed-in analysts;
+- hands ``/api/…`` to the REST API (:mod:`soc.api`) over the same runtime, when
+  ``[api] console`` is on: bearer tokens, not the session cookie, guard it;
 - adds ``X-Frame-Options: DENY``, a ``Content-Security-Policy`` (no framing, no
   images or media from other sites), ``nosniff`` and ``Referrer-Policy:
   same-origin`` (no console URL in requests to other sites) to every response.
@@ -24,6 +26,10 @@ so ``streamlit run app.py`` serves the console behind :class:`Guard`, which:
 The engine starts with the server (the ASGI lifespan), never waiting for a
 sign-in. A server that would expose the console beyond this machine without
 sign-in, or take passwords over plain HTTP, refuses to start (:func:`check`).
+
+(Why one file past 600 lines: every request's path through the front door, from
+the host check to Streamlit or the API, reads best in one place; the sign-in
+form and its throttle are the part to move out when it grows.)
 """
 
 from __future__ import annotations
@@ -68,6 +74,8 @@ STATIC_PREFIX: Final = "/static/"
 #: Streamlit's OIDC routes (open before sign-in only when OIDC is the sign-in).
 OIDC_PATHS: Final = frozenset({"/auth/login", "/oauth2callback", "/auth/logout"})
 UPLOAD_PREFIX: Final = "/_stcore/upload_file/"
+#: Where the command center serves the REST API (its own bearer-token auth).
+API_PREFIX: Final = "/api"
 #: Streamlit's OIDC user cookie: set by /oauth2callback when a sign-in succeeded.
 OIDC_USER_COOKIE: Final = "_streamlit_user"
 MAX_FORM_BYTES: Final = 4096
@@ -104,6 +112,8 @@ class Guard:
     def __init__(self, app: ASGIApp, config: GuardConfig) -> None:
         self.app = app
         self.config = config
+        self._api: ASGIApp | None = None
+        self._api_lock = asyncio.Lock()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -185,6 +195,9 @@ class Guard:
     async def _http(self, request: _Request, scope: Scope, receive: Receive, send: Send) -> None:
         policy = self.config.policy
         path = request.path
+        if path == API_PREFIX or path.startswith(API_PREFIX + "/"):
+            await self._serve_api(scope, receive, send)
+            return
         if path == "/signin" and policy.required:
             await self._sign_in(request, receive, send)
             return
@@ -224,6 +237,17 @@ class Guard:
             await _redirect(send, "/signin")
             return
         await _refuse(scope, send, 401, "Sign in first.")
+
+    async def _serve_api(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async with self._api_lock:
+            if self._api is None:
+                self._api = await asyncio.to_thread(_console_api)
+        if self._api is _api_off:
+            await _refuse(scope, send, 404, "The API is not served here ([api] console).")
+            return
+        # Starlette routes on the path below root_path: /api/incidents → /incidents.
+        root = str(scope.get("root_path") or "")
+        await self._api({**scope, "root_path": root + API_PREFIX}, receive, send)
 
     async def _sign_in(self, request: _Request, receive: Receive, send: Send) -> None:
         policy = self.config.policy
@@ -602,6 +626,26 @@ def build(
         ),
         max_upload_bytes=console.max_upload_mb * 1024 * 1024,
     )
+
+
+async def _api_off(scope: Scope, receive: Receive, send: Send) -> None:
+    """Stands for "the API is off" (never called)."""
+
+
+def _console_api() -> ASGIApp:
+    """The REST API over the process's runtime (its store, responder and analysis worker)."""
+    runtime = process_runtime()
+    if not runtime.settings.api.console:
+        return _api_off
+    from soc.api.app import create_app
+
+    def analyse(incident_id: int) -> None:
+        runtime.analysis.notify([incident_id])
+
+    app: ASGIApp = create_app(
+        runtime.settings, runtime.store, runtime.responder, clock=runtime.clock, analyse=analyse
+    )
+    return app
 
 
 @asynccontextmanager

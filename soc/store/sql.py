@@ -47,7 +47,7 @@ from soc.redact import MASK, process_secrets, redact, redact_url
 from soc.store.files import make_store_private
 
 #: Bumped whenever the schema changes; ``open_store`` migrates older stores.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 #: Evidence lines kept per incident when the caller does not say.
 DEFAULT_EVIDENCE_LIMIT = 20
@@ -295,6 +295,62 @@ blocks = sa.Table(
     sa.Index("ix_blocks_active", "ended_at", "expires_at"),
     sa.Index("ix_blocks_network", "network", "backend"),
     sqlite_autoincrement=True,
+)
+
+# --- version 5: the REST API (soc.api) and the playbook policy (soc.respond.policy) ----
+
+#: API bearer tokens, stored as SHA-256 digests of the token (shown once, never stored).
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(100), nullable=False, unique=True),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("scopes", JsonText, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("last_used_at", sa.Float),
+    sa.Column("revoked_at", sa.Float),
+)
+
+#: Every API request: when, which token, from where, what, and how it was answered.
+api_requests = sa.Table(
+    "api_requests",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.Float, nullable=False, index=True),
+    sa.Column("token_name", sa.String(100)),
+    sa.Column("client", sa.String(100), nullable=False),
+    sa.Column("method", sa.String(16), nullable=False),
+    sa.Column("path", sa.String(500), nullable=False),
+    sa.Column("status", sa.Integer, nullable=False),
+    sa.Column("latency_ms", sa.Float, nullable=False),
+    sqlite_autoincrement=True,
+)
+
+#: Alerts taken in through the API, by a digest of (intake, alert id): a repeat is a no-op.
+intake_alerts = sa.Table(
+    "intake_alerts",
+    metadata,
+    sa.Column("alert_hash", sa.String(64), primary_key=True),
+    sa.Column("intake", sa.String(32), nullable=False),
+    sa.Column("alert_id", sa.Text, nullable=False),
+    sa.Column("received_at", sa.Float, nullable=False, index=True),
+)
+
+#: The analyst's answer to a policy recommendation (accepted or not, and what ran instead).
+policy_feedback = sa.Table(
+    "policy_feedback",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("incident_id", sa.Integer, nullable=False, index=True),
+    sa.Column("at", sa.Float, nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("kind", sa.String, nullable=False),
+    sa.Column("recommended", sa.String, nullable=False),
+    sa.Column("probability", sa.Float, nullable=False),
+    sa.Column("accepted", sa.Boolean, nullable=False),
+    sa.Column("chosen", sa.String),
+    sa.Column("features", JsonText, nullable=False),
 )
 
 # --- what the readers return -----------------------------------------------------------
@@ -1652,8 +1708,12 @@ def _to_v4(conn: Connection) -> None:
     metadata.create_all(conn, tables=[response_audit, blocks])
 
 
+def _to_v5(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[api_tokens, api_requests, intake_alerts, policy_feedback])
+
+
 #: (version reached, step) in order; each step must be safe to run again.
-_MIGRATIONS = ((2, _to_v2), (3, _to_v3), (4, _to_v4))
+_MIGRATIONS = ((2, _to_v2), (3, _to_v3), (4, _to_v4), (5, _to_v5))
 
 # An arbitrary constant: the advisory lock that serialises migrations on PostgreSQL.
 _PG_MIGRATION_LOCK = 0x50C5_0001

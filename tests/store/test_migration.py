@@ -42,11 +42,11 @@ def _create_v1_store(url: str) -> None:
 
 
 def test_version_1_store_is_migrated_in_place(store_url: str) -> None:
-    assert SCHEMA_VERSION == 4
+    assert SCHEMA_VERSION == 5
     _create_v1_store(store_url)
     store = open_store(store_url)
     try:
-        assert store.schema_version() == 4
+        assert store.schema_version() == 5
         assert store.load_checkpoint("auth") == {"files": [{"inode": 7, "offset": 120}]}
         assert store.counters() == {"lines": 42}
         with store.transaction(now=1.0) as tx:
@@ -62,7 +62,8 @@ def test_version_1_store_is_migrated_in_place(store_url: str) -> None:
         assert {"incidents", "evidence", "window_aggregates", "export_outbox"} <= tables
         assert {"analyses", "playbook_runs", "window_kinds", "tuning"} <= tables
         assert {"response_audit", "blocks"} <= tables
-        assert versions == [4]
+        assert {"api_tokens", "api_requests", "intake_alerts", "policy_feedback"} <= tables
+        assert versions == [5]
         store.set_tuning("threshold", 7, now=2.0)
         assert store.tuning() == {"threshold": 7}
     finally:
@@ -70,7 +71,7 @@ def test_version_1_store_is_migrated_in_place(store_url: str) -> None:
     # opening again is a no-op
     store = open_store(store_url)
     try:
-        assert store.schema_version() == 4
+        assert store.schema_version() == 5
         assert store.count_incidents() == 1
         assert store.tuning() == {"threshold": 7}
         store.set_tuning("threshold", None, now=3.0)
