@@ -38,6 +38,14 @@ class StoreCollector:
         )
         depth.add_metric([], self.log.store.outbox_depth())
         yield depth
+        failing = GaugeMetricFamily(
+            "soc_export_failing",
+            "Undelivered export documents whose delivery failed at least once, by sink",
+            labels=["sink"],
+        )
+        for sink, n in sorted(self.log.export_failures_by_sink().items()):
+            failing.add_metric([sink], n)
+        yield failing
         runs = GaugeMetricFamily("soc_playbook_runs", "Playbook runs by status", labels=["status"])
         for status, n in sorted(self.log.playbook_runs_by_status().items()):
             runs.add_metric([status], n)
@@ -97,7 +105,14 @@ class StoreCollector:
             tokens.add_metric([provider, "in"], usage["tokens_in"])
             tokens.add_metric([provider, "out"], usage["tokens_out"])
             cost.add_metric([provider], usage["cost_usd"])
-        yield from (calls, tokens, cost)
+        fallbacks = CounterMetricFamily(
+            "soc_model_fallbacks",
+            "Reports written by a fallback after the first provider failed, by their writer",
+            labels=["provider"],
+        )
+        for provider, n in sorted(self.log.fallbacks_by_provider().items()):
+            fallbacks.add_metric([provider], n)
+        yield from (calls, tokens, cost, fallbacks)
 
 
 def registry_for(log: ApiLog) -> CollectorRegistry:

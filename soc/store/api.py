@@ -25,6 +25,7 @@ from soc.store.sql import (
     api_tokens,
     blocks,
     counters,
+    export_outbox,
     incidents,
     intake_alerts,
     playbook_runs,
@@ -278,6 +279,28 @@ class ApiLog:
                 row["tokens_out"] += int(tokens_out)
                 row["cost_usd"] += float(cost)
         return out
+
+    def fallbacks_by_provider(self) -> dict[str, int]:
+        """Reports written by a fallback (the chain's first provider failed), by who wrote them."""
+        a = analyses
+        query = (
+            sa.select(a.c.provider, sa.func.count())
+            .where(a.c.fallback_reason.is_not(None), a.c.fallback_reason != "")
+            .group_by(a.c.provider)
+        )
+        with self.store.engine.connect() as conn:
+            return {str(p): int(n) for p, n in conn.execute(query)}
+
+    def export_failures_by_sink(self) -> dict[str, int]:
+        """Undelivered outbox documents whose delivery failed at least once, by sink."""
+        o = export_outbox
+        query = (
+            sa.select(o.c.sink, sa.func.count())
+            .where(o.c.delivered_at.is_(None), o.c.attempts > 0)
+            .group_by(o.c.sink)
+        )
+        with self.store.engine.connect() as conn:
+            return {str(s): int(n) for s, n in conn.execute(query)}
 
     def playbook_runs_by_status(self) -> dict[str, int]:
         """Playbook runs by status (``running`` while one runs)."""

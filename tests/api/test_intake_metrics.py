@@ -138,7 +138,21 @@ def test_metrics_match_the_store(api: Api) -> None:
         tx.add_counters(
             "auth.log", {"lines": 10, "events": 7, "unparsed.no_match": 3, "kind.auth_failure": 7}
         )
-    api.call("POST", f"/incidents/{api.ids['brute']}/playbooks/block-source", json_body={})
+    brute = api.ids["brute"]
+    with api.store.transaction(now=0) as tx:
+        failing = tx.enqueue_export("siem", brute, {"a": 1})
+        tx.enqueue_export("siem", brute, {"b": 2}, replace_pending=False)
+    assert api.store.mark_export_failed(failing, "HTTP 503", next_attempt_at=60.0)
+    for fallback in ("gemini: quota exhausted", None):
+        api.store.add_analysis(
+            brute,
+            provider="offline",
+            model="rules",
+            created_at=1.0,
+            markdown="#",
+            fallback_reason=fallback,
+        )
+    api.call("POST", f"/incidents/{brute}/playbooks/block-source", json_body={})
     assert api.call("GET", "/metrics", who=None).status == 401
     logged_requests(api, 2)
     m = metrics(api)
@@ -151,7 +165,9 @@ def test_metrics_match_the_store(api: Api) -> None:
     assert m["soc_lines_total"] == [({"source": "auth.log"}, 10.0)]
     assert m["soc_unparsed_lines_total"] == [({"source": "auth.log", "reason": "no_match"}, 3.0)]
     assert m["soc_events_by_kind_total"] == [({"source": "auth.log", "kind": "auth_failure"}, 7.0)]
-    assert m["soc_export_queue_depth"] == [({}, 0.0)]
+    assert m["soc_export_queue_depth"] == [({}, 2.0)]
+    assert m["soc_export_failing"] == [({"sink": "siem"}, 1.0)]
+    assert m["soc_model_fallbacks_total"] == [({"provider": "offline"}, 1.0)]
     assert m["soc_active_blocks"] == [({}, 0.0)]
     assert m["soc_playbook_runs"] == [({"status": "dry_run"}, 1.0)]
     requests = {labels["status"]: v for labels, v in m["soc_api_requests_total"]}
