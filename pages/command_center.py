@@ -172,7 +172,8 @@ def live_view() -> None:
             evidence = store.evidence(incident_id)
             if evidence:
                 st.code(text.visible("\n".join(evidence)), language=None, wrap_lines=True)
-            widgets_response.response_section(runtime, incident, scope="cc")
+            # Every incident has one: the policy's first load must not hold the feed up.
+            widgets_response.response_section(runtime, incident, scope="cc", wait_for_policy=False)
 
 
 live_view()

@@ -9,6 +9,7 @@ names, outputs, actors, clients) go through :func:`soc.text.plain` for tables an
 
 from __future__ import annotations
 
+import logging
 import shlex
 from collections.abc import Sequence
 from typing import Any, Final
@@ -21,8 +22,14 @@ from soc.respond.base import (
     format_duration,
 )
 from soc.respond.playbooks import Playbook
+from soc.store.policy import PolicyFeedback
 from soc.store.response import BlockRecord
 from soc.text import plain, visible
+
+_log = logging.getLogger(__name__)
+
+#: The policy's answer for one incident: ``(playbook or None, action, probability)``.
+Advice = tuple[str | None, str, float]
 
 #: Playbook names the responder writes in the audit log for what no playbook did.
 AUDIT_ONLY_PLAYBOOKS: Final = ("(unblocked)", "(expired)", "(restore)")
@@ -32,6 +39,52 @@ def recommended(runtime: Any, incident: Any) -> Playbook | None:
     """The playbook the incident kind's rule recommends, when it is loaded."""
     book: Playbook | None = runtime.responder.recommend(str(incident.kind))
     return book
+
+
+def policy_advice(runtime: Any, incident: Any, *, wait: bool = True) -> Advice | None:
+    """The trained policy's recommendation for ``incident``; None without a policy.
+
+    A recommendation only: nothing runs. The policy is loaded on first use
+    (:meth:`soc.app.runtime.Runtime.recommender`); ``wait=False``: None while it loads.
+    """
+    recommender = runtime.recommender(wait=wait)
+    if recommender is None:
+        return None
+    try:
+        rec = recommender.recommend(incident)
+    except Exception:  # an incident the policy cannot read: no advice, the page goes on
+        _log.exception("the policy could not recommend for incident %s", incident.id)
+        return None
+    return rec.playbook, rec.action, float(rec.probability)
+
+
+def record_policy_answer(
+    runtime: Any,
+    incident: Any,
+    advice: Advice,
+    accepted: bool,
+    chosen: str | None,
+    actor: str,
+) -> int:
+    """Store the analyst's answer to ``advice`` (as ``soc policy feedback`` does); its id.
+
+    ``recommended`` is the policy's action; ``chosen`` is the action taken instead
+    when rejected (None: not said), the recommended action when accepted.
+    """
+    from soc.respond.policy.env import features
+
+    _, action, probability = advice
+    return PolicyFeedback(runtime.store).record(
+        incident_id=int(incident.id or 0),
+        at=runtime.clock.now(),
+        actor=actor,
+        kind=str(incident.kind),
+        recommended=action,
+        probability=probability,
+        accepted=accepted,
+        chosen=action if accepted else chosen,
+        features=[float(x) for x in features(incident)],
+    )
 
 
 def playbook_names(runtime: Any, first: Playbook | None = None) -> list[str]:
@@ -166,6 +219,7 @@ def mode_summary(config: RespondConfig) -> str:
 
 __all__ = [
     "AUDIT_ONLY_PLAYBOOKS",
+    "Advice",
     "argv_text",
     "audit_playbooks",
     "audit_rows",
@@ -174,7 +228,9 @@ __all__ = [
     "mode_summary",
     "playbook_names",
     "playbook_rows",
+    "policy_advice",
     "recommended",
+    "record_policy_answer",
     "step_argv",
     "step_note",
     "ttl_text",

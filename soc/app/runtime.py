@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from soc.acquire.replay import ReplaySourceConfig
 from soc.analyze.analyst import Analyst, build_providers
@@ -41,11 +41,16 @@ from soc.export.worker import ExportWorker, build_sinks
 from soc.redact import redact
 from soc.store import SqlStore, open_store
 
+if TYPE_CHECKING:
+    from soc.respond.policy.recommend import Recommender
+
 _log = logging.getLogger(__name__)
 
 #: The bundled samples a new user sees: one server's sshd, nginx and ufw logs.
 SAMPLE_FILES = ("auth.log", "nginx-access.log", "ufw.log")
 SAMPLES_DIR = Path("data/samples")
+#: The shipped playbook recommender (soc.respond.policy): ``models/policy`` beside ``soc``.
+POLICY_DIR = Path(__file__).resolve().parents[2] / "models" / "policy"
 
 
 @dataclass(slots=True)
@@ -131,6 +136,39 @@ class Runtime:
         #: runs changes, and closed with the runtime.
         self.extras: dict[str, Any] = {}
         self._owned: set[Path] = set()  # upload directories to delete once unread
+        self._policy: Recommender | None = None
+        self._policy_ready = threading.Event()
+        self._policy_thread: threading.Thread | None = None
+        self._policy_lock = threading.Lock()
+
+    def recommender(self, *, wait: bool = True) -> Recommender | None:
+        """The playbook recommender; None when it is missing or unloadable (logged once).
+
+        Loaded on first use, on its own thread (the model and torch take seconds), so
+        the runtime starts without it. ``wait=False``: start loading if need be and
+        answer None until it is loaded, so a page is never held up by it.
+        """
+        with self._policy_lock:
+            if self._policy_thread is None:
+                self._policy_thread = threading.Thread(
+                    target=self._load_policy, name="soc-policy", daemon=True
+                )
+                self._policy_thread.start()
+        if wait:
+            self._policy_ready.wait()
+        return self._policy if self._policy_ready.is_set() else None
+
+    def _load_policy(self) -> None:
+        try:
+            from soc.respond.policy.recommend import Recommender
+
+            loaded = Recommender.load(POLICY_DIR)
+            loaded.model  # noqa: B018 - load it now: a broken zip fails here, once
+            self._policy = loaded
+        except Exception as exc:  # missing, corrupt, no torch: the UI goes without
+            _log.warning("no playbook recommender: %s", redact(str(exc)))
+        finally:
+            self._policy_ready.set()
 
     # --- what runs ---------------------------------------------------------------------
     def replay(
@@ -384,6 +422,7 @@ def close_process_runtime() -> None:
 
 
 __all__ = [
+    "POLICY_DIR",
     "SAMPLES_DIR",
     "SAMPLE_FILES",
     "Runtime",

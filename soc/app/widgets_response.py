@@ -72,13 +72,72 @@ def _confirm(runtime: Any, incident_id: int) -> None:
         st.session_state[error_key] = f"Not run: {exc}"
 
 
+def _policy_key(incident_id: int) -> str:
+    """Where the analyst's answer to the policy for this incident is kept (both pages)."""
+    return f"resp_policy_answer_{incident_id}"
+
+
+def _answer_policy(
+    runtime: Any,
+    incident: Any,
+    advice: response.Advice,
+    accepted: bool,
+    actor: str,
+    book_key: str,
+) -> None:
+    """Record the answer; an accepted playbook is selected (nothing runs)."""
+    answer_key = _policy_key(int(incident.id or 0))
+    try:
+        response.record_policy_answer(runtime, incident, advice, accepted, None, actor)
+    except Exception as exc:  # the store refused: say so, the page goes on
+        st.session_state[answer_key] = f"Answer not recorded: {exc}"
+        return
+    st.session_state[answer_key] = "Answer recorded"
+    playbook = advice[0]
+    if accepted and playbook is not None and playbook in runtime.responder.playbooks:
+        st.session_state[book_key] = playbook  # before the selectbox is drawn
+
+
+def _policy(runtime: Any, incident: Any, *, scope: str, book_key: str, wait: bool) -> None:
+    """The trained policy's recommendation, with Accept / Reject (it only recommends)."""
+    advice = response.policy_advice(runtime, incident, wait=wait)
+    if advice is None:
+        return
+    incident_id = int(incident.id or 0)
+    playbook, action, probability = advice
+    st.caption(
+        f"Policy recommends: {text.literal_markdown(playbook or 'no action', 64)} "
+        f"({text.markdown_text(action, 40)}, p={probability:.2f})"
+    )
+    answer = st.session_state.get(_policy_key(incident_id))
+    if answer is not None:
+        st.caption(text.markdown_text(str(answer), 300))
+        return
+    accept, reject = st.columns(2)
+    actor = actor_name()
+    for column, label, accepted in ((accept, "Accept", True), (reject, "Reject", False)):
+        column.button(
+            label,
+            key=f"{scope}_resp_policy_{label.lower()}_{incident_id}",
+            on_click=_answer_policy,
+            args=(runtime, incident, advice, accepted, actor, book_key),
+            help="Records your answer to the policy; nothing runs.",
+        )
+
+
 def _clear(*keys: str) -> None:
     for key in keys:
         st.session_state.pop(key, None)
 
 
-def response_section(runtime: Any, incident: Any, *, scope: str) -> None:
-    """The Response section of one incident; ``scope`` keeps widget keys unique per page."""
+def response_section(
+    runtime: Any, incident: Any, *, scope: str, wait_for_policy: bool = True
+) -> None:
+    """The Response section of one incident; ``scope`` keeps widget keys unique per page.
+
+    ``wait_for_policy=False``: while the policy loads (seconds, once), its
+    recommendation is left out rather than holding the page up.
+    """
     incident_id = int(incident.id or 0)
     plan_key, run_key, error_key = _keys(incident_id)
     responder = runtime.responder
@@ -97,10 +156,12 @@ def response_section(runtime: Any, incident: Any, *, scope: str) -> None:
         )
     else:
         st.caption(f"No playbook is recommended for {incident.kind}: choose one.")
+    book_key = f"{scope}_resp_book_{incident_id}"
+    _policy(runtime, incident, scope=scope, book_key=book_key, wait=wait_for_policy)
     choice = st.selectbox(
         "Playbook",
         names,
-        key=f"{scope}_resp_book_{incident_id}",
+        key=book_key,
         format_func=lambda name: f"{name} (recommended)" if book and name == book.name else name,
     )
     chosen = responder.playbooks.get(choice)

@@ -602,3 +602,62 @@ def test_an_enforced_block_from_the_incident_view_lands_in_nftables_and_is_lifte
     assert _kernel_block4(lab_netns) == []
     assert runtime.responder.blocks() == []
     assert [a.result for a in runtime.responder.log.audit_log(playbook="(unblocked)")] == ["ok"]
+
+
+# --- the playbook recommender (soc.respond.policy) ----------------------------------------
+POLICY_CAPTION = re.compile(r"^Policy recommends: `([^`]+)` \((.+), p=(\d\.\d\d)\)$")
+
+
+def _policy_captions(at: AppTest) -> list[re.Match[str]]:
+    return [m for c in at.caption if (m := POLICY_CAPTION.match(str(c.value)))]
+
+
+def test_policy_recommendation_accept_and_reject(app_env: Path) -> None:
+    from soc.app.response import policy_advice
+    from soc.store.policy import PolicyFeedback
+
+    at = start_app()
+    runtime = runtime_of(at)
+    incident_id, _ = _brute_force(runtime)
+    incident = runtime.store.get_incident(incident_id)
+    assert incident is not None
+    advice = policy_advice(runtime, incident)
+    assert advice is not None, "the shipped policy (models/policy) did not load"
+    playbook, action, probability = advice
+
+    at.switch_page("pages/incidents.py").run()
+    at.selectbox(key="inc_selected").set_value(incident_id).run()
+    assert not at.exception, at.exception
+    (shown,) = _policy_captions(at)
+    assert shown[1] == (playbook or "no action")
+    assert shown[2].replace("\\", "") == action
+    assert 0.0 < float(shown[3]) <= 1.0 and float(shown[3]) == round(probability, 2)
+    feedback = PolicyFeedback(runtime.store)
+    assert feedback.list() == []  # showing records nothing
+    book = at.selectbox(key=f"inc_resp_book_{incident_id}")
+    elsewhere = next(name for name in book.options if not name.startswith(playbook or "-"))
+    book.set_value(elsewhere.removesuffix(" (recommended)")).run()  # Accept selects it back
+
+    at.button(key=f"inc_resp_policy_accept_{incident_id}").click().run()
+    assert not at.exception, at.exception
+    (row,) = feedback.list()
+    assert (row.incident_id, row.accepted, row.actor) == (incident_id, True, "analyst")
+    assert row.recommended == action and row.chosen == action and row.kind == "brute_force"
+    assert row.probability == pytest.approx(probability) and row.features
+    assert "Answer recorded" in [str(c.value) for c in at.caption]
+    assert not [b for b in at.button if b.key == f"inc_resp_policy_accept_{incident_id}"]
+    if playbook is not None:  # the shipped playbooks include every action's
+        assert at.selectbox(key=f"inc_resp_book_{incident_id}").value == playbook
+    assert runtime.responder.log.audit_log() == []  # the policy only recommends
+
+    other = next(i for i in runtime.store.list_incidents() if i.id != incident_id)
+    other_id = int(other.id or 0)
+    at.selectbox(key="inc_selected").set_value(other_id).run()
+    assert not at.exception, at.exception
+    assert len(_policy_captions(at)) == 1
+    at.button(key=f"inc_resp_policy_reject_{other_id}").click().run()
+    assert not at.exception, at.exception
+    (rejected,) = feedback.list(incident_id=other_id)
+    assert (rejected.accepted, rejected.chosen) == (False, None)
+    assert len(feedback.list()) == 2
+    assert runtime.responder.log.audit_log() == []
