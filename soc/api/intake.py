@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from soc.parse.jsonl import field as ecs_field
+
 ECS: Final = "ecs"
 ELASTIC: Final = "elastic"
 INTAKES: Final = (ECS, ELASTIC)
@@ -67,22 +69,6 @@ class Intake:
     lines: dict[str, str] = field(default_factory=dict)
     rejected: Counter[str] = field(default_factory=Counter)
     repeated: int = 0  # ids given twice in the same request
-
-
-def lookup(doc: dict[str, Any], path: str) -> Any:
-    """The value at a dotted ``path``, whether the document nests it, flattens it or mixes both."""
-    if path in doc:
-        return doc[path]
-    head, _, rest = path.partition(".")
-    while rest:
-        value = doc.get(head)
-        if isinstance(value, dict):
-            found = lookup(value, rest)
-            if found is not None:
-                return found
-        more, _, rest = rest.partition(".")
-        head = f"{head}.{more}"
-    return None
 
 
 def documents(body: bytes, intake: str) -> list[Any]:
@@ -132,7 +118,7 @@ def alert_id(doc: dict[str, Any], intake: str) -> str | None:
     """The alert's id: ``kibana.alert.uuid`` (Elastic), ``event.id``, else ``_id``."""
     paths = ("kibana.alert.uuid", "_id") if intake == ELASTIC else ("event.id", "_id")
     for path in paths:
-        value = lookup(doc, path)
+        value = ecs_field(doc, path)
         if isinstance(value, str | int) and not isinstance(value, bool) and str(value).strip():
             return str(value)
     return None
@@ -140,13 +126,13 @@ def alert_id(doc: dict[str, Any], intake: str) -> str | None:
 
 def ecs_line(doc: dict[str, Any], intake: str, ident: str) -> str | None:
     """The spool line for one alert, or None when it has no timestamp."""
-    stamp = lookup(doc, "kibana.alert.original_time") if intake == ELASTIC else None
-    stamp = stamp or lookup(doc, "@timestamp")
+    stamp = ecs_field(doc, "kibana.alert.original_time") if intake == ELASTIC else None
+    stamp = stamp or ecs_field(doc, "@timestamp")
     if not isinstance(stamp, str) or not stamp.strip():
         return None
     out: dict[str, Any] = {"@timestamp": stamp}
     for path in KEPT_FIELDS:
-        value = lookup(doc, path)
+        value = ecs_field(doc, path)
         if value is not None and not isinstance(value, dict):
             _put(out, path, value)
     _put(out, "event.id", ident)
@@ -221,6 +207,5 @@ __all__ = [
     "alert_id",
     "documents",
     "ecs_line",
-    "lookup",
     "read_alerts",
 ]

@@ -20,16 +20,22 @@ from soc.respond.targets import TargetError, check_user
 COMPROMISE_KINDS = ("credential_compromise",)
 
 
-class _UserAction:
-    name = ""
+class UserAction:
+    """Lock or unlock the incident's compromised accounts: ``usermod FLAGS -- NAME`` each."""
+
     params: Mapping[str, type | tuple[type, ...]] = {}
-    verb = ""
+
+    def __init__(self, name: str, verb: str, flags: tuple[str, ...]) -> None:
+        self.name = name
+        self.verb = verb
+        self.flags = flags
 
     def check(self, params: Mapping[str, Any]) -> None:
         return None
 
     def argv(self, user: str) -> tuple[str, ...]:
-        raise NotImplementedError
+        """The exact command for ``user`` (already checked by :func:`check_user`)."""
+        return ("usermod", *self.flags, "--", user)
 
     def plan(self, ctx: Context, params: Mapping[str, Any]) -> list[Step]:
         mode = ctx.mode(self.name)
@@ -60,23 +66,7 @@ class _UserAction:
         return steps
 
 
-class DisableUser(_UserAction):
-    name = "disable_user"
-    verb = "lock"
+DISABLE = UserAction("disable_user", "lock", ("-L", "--expiredate", "1"))
+ENABLE = UserAction("enable_user", "unlock", ("-U", "--expiredate", "-1"))
 
-    def argv(self, user: str) -> tuple[str, ...]:
-        return ("usermod", "-L", "--expiredate", "1", "--", user)
-
-
-class EnableUser(_UserAction):
-    name = "enable_user"
-    verb = "unlock"
-
-    def argv(self, user: str) -> tuple[str, ...]:
-        return ("usermod", "-U", "--expiredate", "-1", "--", user)
-
-
-DISABLE = DisableUser()
-ENABLE = EnableUser()
-
-__all__ = ["DISABLE", "ENABLE", "DisableUser", "EnableUser"]
+__all__ = ["DISABLE", "ENABLE", "UserAction"]
