@@ -36,7 +36,7 @@ from soc.cli_policy import add_commands as add_policy_commands
 from soc.cli_respond import add_commands as add_respond_commands
 from soc.cli_respond import responding
 from soc.clock import SystemClock
-from soc.config import Settings, SourceSpec, build_dataclass, load_settings
+from soc.config import Settings, SourceSpec, build_dataclass, live_sources, load_settings
 from soc.errors import SocError
 from soc.events import SEVERITIES, Event, Incident, format_timestamp
 from soc.parse.base import ParseConfig, ParseStats
@@ -646,6 +646,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if not settings.sources:
         where = settings.path or "soc.toml"
         raise SocError("no sources configured: add a [[sources]] table", where=str(where))
+    settings.sources = live_sources(settings)  # and the API's intake spool
     clock = SystemClock()
     store = open_store(settings.store.url)
     intel = _intel(settings, clock)
@@ -657,7 +658,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             _analysing(
                 settings, store, clock, enabled=True, background=True, memory=memory
             ) as analysis,
-            responding(settings, store, clock),  # blocks lifted when they expire
+            responding(settings, store, clock) as responder,  # expiry, [respond] auto
         ):
             engine = Engine(
                 settings,
@@ -665,7 +666,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 clock,
                 follow_tuning=True,
                 on_incidents=notify_all(
-                    analysis.notify, memory.notify if memory is not None else None
+                    analysis.notify,
+                    memory.notify if memory is not None else None,
+                    responder.notify,
                 ),
                 intel=intel,
             )

@@ -96,7 +96,7 @@ def _cmd_serve(args: argparse.Namespace, settings: Any) -> int:
     import uvicorn
 
     from soc.api.app import create_app
-    from soc.engine import build_responder
+    from soc.engine import build_memory, build_responder
     from soc.store import open_store
 
     config = settings.api
@@ -118,8 +118,22 @@ def _cmd_serve(args: argparse.Namespace, settings: Any) -> int:
     store = open_store(args.db or settings.store.url)
     try:
         responder = build_responder(settings, store, clock)
+        memory = build_memory(settings, store, clock, args.db or settings.store.url)
+        similar: Callable[[int, int], list[dict[str, Any]]] | None = None
+        if memory is not None:
+            kept = memory
+
+            def lookup(incident_id: int, k: int) -> list[dict[str, Any]]:
+                # The engine's process (soc run) keeps the index; read its latest save.
+                kept.reload_if_changed()
+                return [m.to_dict() for m in kept.similar(incident_id, k)]
+
+            similar = lookup
+
         with _analysis(settings, store, clock) as analyse:
-            app = create_app(settings, store, responder, clock=clock, analyse=analyse)
+            app = create_app(
+                settings, store, responder, clock=clock, analyse=analyse, similar=similar
+            )
             server = uvicorn.Server(
                 uvicorn.Config(
                     app,

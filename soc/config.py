@@ -11,6 +11,7 @@ environment or ``.streamlit/secrets.toml`` and are never logged or printed.
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import ipaddress
 import os
 import tomllib
@@ -439,6 +440,43 @@ def _source_spec(item: Any, parse_defaults: ParseConfig, where: str) -> SourceSp
     )
     options = build_dataclass(config_cls, option_values, f"{where} ({type_name})")
     return SourceSpec(name=name, type=type_name, parse=parse, options=options)
+
+
+#: The name of the source that reads the API's intake spool.
+INTAKE_SOURCE = "api-intake"
+
+
+def live_sources(settings: Settings) -> list[SourceSpec]:
+    """The sources a live engine follows: the configured ones, plus the API's intake spool.
+
+    The spool (``[api] intake_path``) is added as the ``file`` source
+    ``api-intake`` (format ``ecs_json``, from the beginning) when ``[api]
+    follow_intake`` is on and no configured file source reads it already.
+    """
+    sources = list(settings.sources)
+    api = settings.api
+    if not api.follow_intake:
+        return sources
+    spool = Path(api.intake_path).expanduser().resolve()
+    for spec in sources:
+        for pattern in getattr(spec.options, "paths", ()):
+            if fnmatch.fnmatchcase(str(spool), str(Path(pattern).expanduser().resolve())):
+                return sources
+    if any(spec.name == INTAKE_SOURCE for spec in sources):
+        raise ConfigError(
+            f"a source is named {INTAKE_SOURCE!r} but does not read [api] intake_path "
+            f"({api.intake_path}): rename it, or set [api] follow_intake = false",
+            where="[[sources]]",
+        )
+    item = {
+        "name": INTAKE_SOURCE,
+        "type": "file",
+        "paths": [str(spool)],
+        "format": "ecs_json",
+        "start_at": "beginning",
+    }
+    sources.append(_source_spec(item, settings.parse, "[api] intake_path"))
+    return sources
 
 
 def build_dataclass(cls: type[Any], values: Mapping[str, Any], where: str) -> Any:

@@ -16,7 +16,10 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi import Path as PathParam
+from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.concurrency import run_in_threadpool
@@ -39,6 +42,7 @@ from soc.api.models import (
     Queued,
     RunOut,
     RunRequest,
+    SimilarOut,
     Status,
 )
 from soc.clock import Clock
@@ -51,6 +55,11 @@ _log = logging.getLogger(__name__)
 TOUCH_EVERY = 60.0
 #: Largest incident id a path may name (the store's integer column).
 MAX_ID = 2**31 - 1
+#: Seconds between two prunings of the request log and the intake's alert ids.
+PRUNE_EVERY = 3600.0
+DAY = 86400.0
+#: Similar incidents listed with one incident.
+SIMILAR_K = 5
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -67,10 +76,22 @@ _AUTH: dict[int | str, dict[str, Any]] = {401: _UNAUTHORIZED, 403: _FORBIDDEN}
 class AuditMiddleware:
     """Writes every HTTP request to the request log: token, client, method, path, status, time."""
 
-    def __init__(self, app: Asgi, *, log: ApiLog, clock: Clock) -> None:
+    def __init__(self, app: Asgi, *, log: ApiLog, clock: Clock, config: ApiConfig) -> None:
         self.app = app
         self.log = log
         self.clock = clock
+        self.config = config
+        self._next_prune = clock.monotonic()
+
+    def _prune(self) -> None:
+        """Drop requests and alert ids past their retention (at most once an hour)."""
+        now = self.clock.now()
+        dropped = self.log.prune(
+            requests_before=now - self.config.request_log_days * DAY,
+            alerts_before=now - self.config.intake_ids_days * DAY,
+        )
+        if any(dropped):
+            _log.info("API request log: %d requests and %d alert ids pruned", *dropped)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -101,6 +122,9 @@ class AuditMiddleware:
             }
             try:
                 await run_in_threadpool(lambda: self.log.record_request(**values))
+                if self.clock.monotonic() >= self._next_prune:
+                    self._next_prune = self.clock.monotonic() + PRUNE_EVERY
+                    await run_in_threadpool(self._prune)
             except Exception:  # the answer is sent; a store outage must not turn it into a 500
                 _log.exception("could not log an API request")
 
@@ -112,9 +136,15 @@ def create_app(
     *,
     clock: Clock,
     analyse: Callable[[int], None] | None = None,
+    similar: Callable[[int, int], list[dict[str, Any]]] | None = None,
     api_log: ApiLog | None = None,
 ) -> FastAPI:
-    """The API app over ``store`` and ``responder``; ``analyse(id)`` queues a new report."""
+    """The API app over ``store`` and ``responder``.
+
+    ``analyse(id)`` queues a new report; ``similar(id, k)`` lists the ``k``
+    incidents most like one (``IncidentMemory.similar`` as dicts), None when the
+    memory is off.
+    """
     config: ApiConfig = settings.api
     log = api_log or ApiLog(store)
     spool = Spool(Path(config.intake_path))
@@ -126,35 +156,68 @@ def create_app(
         version=__version__,
         description="Incidents, playbooks, alert intake and metrics of the SOC command center.",
     )
-    app.add_middleware(AuditMiddleware, log=log, clock=clock)
+    app.add_middleware(AuditMiddleware, log=log, clock=clock, config=config)
 
-    def scoped(scope: str) -> Callable[..., TokenRecord]:
-        def check(
+    def authorised(request: Request, token: str | None, scope: str) -> TokenRecord:
+        record = log.lookup(token) if token is not None else None
+        if record is None:
+            raise HTTPException(401, "unauthorized", headers={"WWW-Authenticate": "Bearer"})
+        request.state.token_name = record.name
+        if scope not in record.scopes:
+            raise HTTPException(403, "forbidden")
+        return record
+
+    class Scoped:
+        """The dependency checking a route's bearer token and scope."""
+
+        def __init__(self, scope: str) -> None:
+            self.scope = scope
+
+        def __call__(
+            self,
             request: Request,
             credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
         ) -> TokenRecord:
-            token = log.lookup(credentials.credentials) if credentials is not None else None
-            if token is None:
-                raise HTTPException(401, "unauthorized", headers={"WWW-Authenticate": "Bearer"})
-            request.state.token_name = token.name
-            if scope not in token.scopes:
-                raise HTTPException(403, "forbidden")
+            token = authorised(
+                request, credentials.credentials if credentials else None, self.scope
+            )
             now = clock.now()
             if token.last_used_at is None or now - token.last_used_at >= TOUCH_EVERY:
                 log.touch(token.id, now=now)
             return token
 
-        return check
-
-    Reader = Annotated[TokenRecord, Depends(scoped(READ))]
-    Responder = Annotated[TokenRecord, Depends(scoped(RESPOND))]
-    Intaker = Annotated[TokenRecord, Depends(scoped(INTAKE))]
+    Reader = Annotated[TokenRecord, Depends(Scoped(READ))]
+    Responder = Annotated[TokenRecord, Depends(Scoped(RESPOND))]
+    Intaker = Annotated[TokenRecord, Depends(Scoped(INTAKE))]
     IncidentId = Annotated[int, PathParam(ge=1, le=MAX_ID)]
 
     @app.exception_handler(StoreError)
     def _store_down(request: Request, exc: StoreError) -> JSONResponse:
         _log.error("store error on %s %s: %s", request.method, request.url.path, exc)
         return JSONResponse({"detail": "the store is not available"}, status_code=503)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        # FastAPI checks paths and bodies before the token: answer 401/403 first, so
+        # a caller without a valid token learns nothing about what a route accepts.
+        scope = _scope_of(app, request.scope.get("endpoint"))
+        if scope is not None:
+            credentials = await bearer(request)
+            token = credentials.credentials if credentials else None
+            try:
+                await run_in_threadpool(authorised, request, token, scope)
+            except HTTPException as refused:
+                return await http_exception_handler(request, refused)
+        return await request_validation_exception_handler(request, exc)
+
+    def similar_to(incident_id: int) -> tuple[list[SimilarOut], str | None]:
+        if similar is None:
+            return [], None
+        try:
+            return [SimilarOut(**m) for m in similar(incident_id, SIMILAR_K)], None
+        except Exception:  # the memory is an aid: the incident is still answered
+            _log.exception("similar incidents of %s", incident_id)
+            return [], "similar incidents are not available (see the server's log)"
 
     def incident_or_404(incident_id: int) -> Any:
         incident = store.get_incident(incident_id)
@@ -190,11 +253,14 @@ def create_app(
         tags=["incidents"],
     )
     def get_incident(incident_id: IncidentId, _: Reader) -> IncidentDetail:
-        """One incident with its evidence lines, reports and playbook runs."""
+        """One incident with its evidence lines, reports, similar incidents and playbook runs."""
         incident = incident_or_404(incident_id)
+        like, like_error = similar_to(incident_id)
         return IncidentDetail(
             incident=IncidentOut.of(incident),
             evidence=list(incident.evidence),
+            similar=like,
+            similar_error=like_error,
             analyses=[
                 AnalysisOut(
                     id=a.id,
@@ -390,13 +456,24 @@ def create_app(
         response_class=Response,
         responses=metrics_responses,
         tags=["operations"],
-        dependencies=[] if config.metrics_public else [Depends(scoped(READ))],
+        dependencies=[] if config.metrics_public else [Depends(Scoped(READ))],
     )
     def metrics() -> Response:
         """The store's figures in Prometheus text format (a ``read`` token unless public)."""
         return Response(render(registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+def _scope_of(app: FastAPI, endpoint: Any) -> str | None:
+    """The scope the route serving ``endpoint`` asks its token for (None: no token)."""
+    for route in app.routes:
+        if isinstance(route, APIRoute) and route.endpoint is endpoint:
+            for dependency in route.dependant.dependencies:
+                scope = getattr(dependency.call, "scope", None)
+                if isinstance(scope, str):
+                    return scope
+    return None
 
 
 async def _read_body(request: Request, limit: int) -> bytes:

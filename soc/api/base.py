@@ -31,7 +31,9 @@ class ApiConfig:
     ``--allow-insecure-bind``. ``intake_path``: the spool file the intake routes
     append ECS lines to (follow it with a ``file`` source, format ``ecs_json``).
     ``max_body_bytes``/``max_events``: an intake request past either is refused
-    (413). ``metrics_public``: serve ``/metrics`` without a token (default: a
+    (413). ``request_log_days``: requests older than this leave the request log;
+    ``intake_ids_days``: how long an alert id is remembered as seen (a repeat
+    after that is taken again). ``metrics_public``: serve ``/metrics`` without a token (default: a
     ``read`` token is needed). ``console``: the command center's server also
     serves the API under ``/api`` (same port, same runtime, same tokens).
     """
@@ -45,6 +47,9 @@ class ApiConfig:
     max_events: int = 1000
     metrics_public: bool = False
     console: bool = True
+    follow_intake: bool = True
+    request_log_days: int = 90
+    intake_ids_days: int = 30
 
     def __post_init__(self) -> None:
         if not self.host.strip():
@@ -61,6 +66,9 @@ class ApiConfig:
             )
         if self.max_events < 1:
             raise ConfigError(f"must be at least 1, got {self.max_events}", where="max_events")
+        for key in ("request_log_days", "intake_ids_days"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"must be at least 1, got {getattr(self, key)}", where=key)
 
 
 __all__ = ["INTAKE", "READ", "RESPOND", "SCOPES", "TOKEN_NAME", "ApiConfig", "ApiError"]

@@ -106,12 +106,30 @@ class PlaybookRunOut(BaseModel):
     output: Any
 
 
+class SimilarOut(BaseModel):
+    """A past incident like this one: cosine score, and how it stands now."""
+
+    incident_id: int
+    score: float
+    kind: str
+    status: str
+    severity: str
+    last_seen: float
+    verdict: str | None
+
+
 class IncidentDetail(BaseModel):
-    """An incident with its evidence lines, reports and playbook runs."""
+    """An incident with its evidence lines, reports, similar incidents and playbook runs.
+
+    ``similar_error``: why similar incidents could not be looked up (the list is
+    then empty), None otherwise; ``similar`` is empty too when ``[similar]`` is off.
+    """
 
     incident: IncidentOut
     evidence: list[str]
     analyses: list[AnalysisOut]
+    similar: list[SimilarOut]
+    similar_error: str | None = None
     playbook_runs: list[PlaybookRunOut]
 
 
@@ -192,5 +210,6 @@ __all__ = [
     "Queued",
     "RunOut",
     "RunRequest",
+    "SimilarOut",
     "Status",
 ]

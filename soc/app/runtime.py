@@ -26,7 +26,7 @@ from soc.acquire.replay import ReplaySourceConfig
 from soc.analyze.analyst import Analyst, build_providers
 from soc.analyze.worker import AnalysisWorker
 from soc.clock import Clock, SystemClock
-from soc.config import Settings, SourceSpec, build_dataclass, load_settings
+from soc.config import Settings, SourceSpec, build_dataclass, live_sources, load_settings
 from soc.detect.rules import actions_by_kind
 from soc.engine import (
     Engine,
@@ -220,7 +220,8 @@ class Runtime:
         """Replace what runs by the configured live sources."""
         if not self.settings.sources:
             raise ValueError("no sources configured: add a [[sources]] table to soc.toml")
-        self._start(self.settings, mode="live", resume=True, hosts=None)
+        live = replace(self.settings, sources=live_sources(self.settings))
+        self._start(live, mode="live", resume=True, hosts=None)
 
     def _start(
         self, settings: Settings, *, mode: str, resume: bool, hosts: Sequence[str] | None
@@ -237,7 +238,9 @@ class Runtime:
                 follow_tuning=True,
                 resume=resume,
                 on_incidents=notify_all(
-                    self.analysis.notify, self.memory.notify if self.memory is not None else None
+                    self.analysis.notify,
+                    self.memory.notify if self.memory is not None else None,
+                    self.responder.notify,
                 ),
                 intel=self.intel,
             )

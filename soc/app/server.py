@@ -642,8 +642,18 @@ def _console_api() -> ASGIApp:
     def analyse(incident_id: int) -> None:
         runtime.analysis.notify([incident_id])
 
+    memory = runtime.memory
+
+    def similar(incident_id: int, k: int) -> list[dict[str, Any]]:
+        return [m.to_dict() for m in memory.similar(incident_id, k)] if memory else []
+
     app: ASGIApp = create_app(
-        runtime.settings, runtime.store, runtime.responder, clock=runtime.clock, analyse=analyse
+        runtime.settings,
+        runtime.store,
+        runtime.responder,
+        clock=runtime.clock,
+        analyse=analyse,
+        similar=similar if memory is not None else None,
     )
     return app
 

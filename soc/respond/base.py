@@ -16,6 +16,7 @@ from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
 from soc.errors import ConfigError, SocError
+from soc.events import SEVERITIES
 
 Mode = Literal["dry_run", "enforce"]
 DRY_RUN: Final = "dry_run"
@@ -110,7 +111,10 @@ class RespondConfig:
     own addresses, loopback and the analyst's own address. ``protected_users``:
     never locked. ``notify_url``/``ticket_url``: webhooks (``notify_format``:
     ``slack``, ``discord`` or ``json``); ``console_url``: the command center's
-    address, linked from them.
+    address, linked from them. ``auto``: playbooks that run on their own
+    (:mod:`soc.respond.auto`) against an open incident whose rule recommends
+    them, once the incident reaches ``auto_min_severity``; they ask for
+    enforcement, so ``mode``/``modes`` decide whether they only show their argv.
     """
 
     mode: str = DRY_RUN
@@ -137,6 +141,8 @@ class RespondConfig:
     ticket_url: str = ""
     webhook_timeout: float = 10.0
     console_url: str = ""
+    auto: list[str] = field(default_factory=list)
+    auto_min_severity: str = "high"
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -169,6 +175,10 @@ class RespondConfig:
                 raise ConfigError("must be more than 0", where=name)
         if parse_duration(self.default_ttl, "default_ttl") > self.max_ttl_seconds:
             raise ConfigError("longer than max_ttl", where="default_ttl")
+        if self.auto_min_severity not in SEVERITIES:
+            raise ConfigError(f"must be one of {', '.join(SEVERITIES)}", where="auto_min_severity")
+        if not all(isinstance(name, str) and name for name in self.auto):
+            raise ConfigError("a list of playbook names", where="auto")
         for name in ("notify_url", "ticket_url", "console_url"):
             url = getattr(self, name)
             if url and not _is_http_url(url):

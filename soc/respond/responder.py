@@ -18,6 +18,7 @@ from typing import Any
 
 from soc.clock import Clock
 from soc.respond.actions import Context, action
+from soc.respond.auto import AutoQueue, unknown_auto
 from soc.respond.backends import Firewall, firewall
 from soc.respond.base import (
     DRY_RUN,
@@ -82,6 +83,8 @@ class Responder:
         self._retry: dict[int, tuple[float, float]] = {}  # block id → (next try, delay)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        #: Incidents waiting to be checked for an automatic playbook (``[respond] auto``).
+        self.auto = AutoQueue(config.auto, config.auto_min_severity)
 
     # --- playbooks ---------------------------------------------------------------------
     @property
@@ -94,7 +97,16 @@ class Responder:
                 self.playbook_error = str(exc)
                 _log.error("playbooks: %s", exc)
                 self._playbooks = {}
+            unknown = unknown_auto(self.config.auto, self._playbooks)
+            if unknown and self.playbook_error is None:
+                names = ", ".join(unknown)
+                self.playbook_error = f"[respond] auto names unknown playbooks: {names}"
+                _log.error("playbooks: %s", self.playbook_error)
         return self._playbooks
+
+    def notify(self, incident_ids: list[int]) -> None:
+        """The engine's incident hook: queue them for ``[respond] auto`` (the worker runs it)."""
+        self.auto.notify(incident_ids)
 
     def recommend(self, kind: str) -> Playbook | None:
         """The playbook the incident kind's rule recommends, when it is loaded."""
@@ -390,7 +402,11 @@ class Responder:
 
     # --- the expiry worker ---------------------------------------------------------------
     def start(self) -> None:
-        """Restore what is in force, then lift expired blocks every ``expiry_interval`` seconds."""
+        """Restore what is in force, then lift expired blocks every ``expiry_interval`` seconds.
+
+        The same worker runs the automatic playbooks (``[respond] auto``) of the
+        incidents :meth:`notify` queued, as soon as they are queued.
+        """
         if self._thread is not None:
             return
         self._stop.clear()
@@ -402,14 +418,24 @@ class Responder:
             self.restore()
         except Exception:
             _log.exception("restoring blocks failed")
-        while not self._stop.wait(self.config.expiry_interval):
+        wake = self.auto.wake
+        while not self._stop.is_set():
+            wake.wait(self.config.expiry_interval)
+            wake.clear()
+            if self._stop.is_set():
+                break
             try:
                 self.expire()
             except Exception:  # a store outage: try again next time
                 _log.exception("expiring blocks failed")
+            try:
+                self.auto.run_pending(self)
+            except Exception:
+                _log.exception("automatic playbooks failed")
 
     def stop(self) -> None:
         self._stop.set()
+        self.auto.wake.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None

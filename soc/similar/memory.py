@@ -114,6 +114,8 @@ class IncidentMemory:
         self.embedded = 0
         self.unchanged = 0
         self._index: VectorIndex | None = None
+        # The saved index file (inode, mtime, size) as reload_if_changed last saw it.
+        self._loaded_stamp: tuple[int, int, int] | None = None
         # The newest updated_at and the highest id embedded since the watermark last moved.
         self._newest_update = 0.0
         self._newest_id = 0
@@ -141,6 +143,7 @@ class IncidentMemory:
         dimension = self.embedder.dimension
         path = self.index_path
         if path is not None and path.exists():
+            self._loaded_stamp = _stamp(path)
             try:
                 return VectorIndex.load(
                     path,
@@ -161,6 +164,27 @@ class IncidentMemory:
             ivf=self.ivf,
             model=self.embedder.model_name,
         )
+
+    def reload_if_changed(self) -> bool:
+        """Read the saved index again if another process saved it since (True when so).
+
+        For a process that asks and does not run the worker (``soc api serve``
+        beside ``soc run``): the worker's own index is newer than its save, so a
+        started memory never reloads.
+        """
+        path = self.index_path
+        if path is None or self._thread is not None:
+            return False
+        stamp = _stamp(path)
+        if stamp is None:
+            return False
+        with self._index_lock:
+            if stamp == self._loaded_stamp:
+                return False
+            self._loaded_stamp = stamp
+            changed = self._index is not None
+            self._index = None  # loaded again on next use
+        return changed
 
     def __len__(self) -> int:
         return len(self._ready())
@@ -198,6 +222,7 @@ class IncidentMemory:
                 }
                 self._newest_update, self._newest_id = 0.0, 0
             index.save(self.index_path)
+            self._loaded_stamp = _stamp(self.index_path)  # our own save is not news
             self._dirty = False
             self._saved_at = self.clock.monotonic()
         return True
@@ -533,6 +558,15 @@ class IncidentMemory:
 
 def _digest(text: str) -> bytes:
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    """What tells one save of the index file from the next (a save replaces the file)."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return (info.st_ino, info.st_mtime_ns, info.st_size)
 
 
 def _match(incident_id: int, score: float, row: dict[str, Any]) -> Match:

@@ -35,6 +35,8 @@ from soc.store.sql import (
 TOKEN_PREFIX = "soc_"  # noqa: S105 (a prefix, not a secret)
 #: Characters of a request path kept in the log.
 PATH_KEPT = 500
+#: The counters source holding the totals of pruned requests, by status.
+PRUNED_SOURCE = "(api)"
 
 
 @dataclass(slots=True)
@@ -193,11 +195,50 @@ class ApiLog:
             ]
 
     def requests_by_status(self) -> dict[int, int]:
-        """How many requests were answered with each status code."""
+        """How many requests were answered with each status code (pruned ones included)."""
         r = api_requests
         query = sa.select(r.c.status, sa.func.count()).group_by(r.c.status)
+        folded = sa.select(counters.c.name, counters.c.value).where(
+            counters.c.source == PRUNED_SOURCE
+        )
+        out: dict[int, int] = {}
         with self.store.engine.connect() as conn:
-            return {int(status): int(n) for status, n in conn.execute(query)}
+            for status, n in conn.execute(query):
+                out[int(status)] = int(n)
+            for name, n in conn.execute(folded):
+                code = int(str(name).removeprefix("requests."))
+                out[code] = out.get(code, 0) + int(n)
+        return out
+
+    def prune(self, *, requests_before: float, alerts_before: float) -> tuple[int, int]:
+        """Drop requests logged and alert ids received before the given times.
+
+        The dropped requests are added to running totals by status first, so
+        ``requests_by_status`` (a Prometheus counter) never goes down. Returns
+        (requests dropped, alert ids dropped).
+        """
+        r = api_requests
+        with self.store.writing() as conn:
+            old = conn.execute(
+                sa.select(r.c.status, sa.func.count())
+                .where(r.c.at < requests_before)
+                .group_by(r.c.status)
+            ).all()
+            for status, n in old:
+                name = f"requests.{int(status)}"
+                where = (counters.c.source == PRUNED_SOURCE) & (counters.c.name == name)
+                updated = conn.execute(
+                    counters.update().where(where).values(value=counters.c.value + int(n))
+                )
+                if updated.rowcount == 0:
+                    conn.execute(
+                        counters.insert().values(source=PRUNED_SOURCE, name=name, value=int(n))
+                    )
+            requests_dropped = conn.execute(r.delete().where(r.c.at < requests_before)).rowcount
+            alerts_dropped = conn.execute(
+                intake_alerts.delete().where(intake_alerts.c.received_at < alerts_before)
+            ).rowcount
+        return max(0, requests_dropped), max(0, alerts_dropped)
 
     # --- intake idempotence ------------------------------------------------------------
     def unseen(self, intake: str, alert_ids: Iterable[str]) -> set[str]:

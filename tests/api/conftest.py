@@ -155,12 +155,14 @@ def serve(
     *,
     analyse: Callable[[int], None] | None = None,
     settings: Settings | None = None,
+    store: SqlStore | None = None,
+    similar: Callable[[int, int], list[dict[str, Any]]] | None = None,
 ) -> tuple[Served, SqlStore, Settings]:
     settings = settings or make_settings(tmp_path)
-    store = open_store(f"sqlite:///{tmp_path / 'soc.db'}")
+    store = store or open_store(f"sqlite:///{tmp_path / 'soc.db'}")
     clock = SystemClock()
     responder = build_responder(settings, store, clock, host_addresses=[])
-    app = create_app(settings, store, responder, clock=clock, analyse=analyse)
+    app = create_app(settings, store, responder, clock=clock, analyse=analyse, similar=similar)
     return Served(app), store, settings
 
 

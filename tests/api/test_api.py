@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 from soc.store.response import ResponseLog
 from tests.api.conftest import Api, logged_requests, serve
@@ -38,6 +39,32 @@ def test_a_token_without_the_scope_is_403(api: Api) -> None:
     assert api.store.get_incident(iid).status == "new"  # type: ignore[union-attr]
 
 
+def test_auth_is_checked_before_the_request_is_validated(api: Api) -> None:
+    """A caller without a valid token learns nothing about what a route would accept."""
+    iid = api.ids["brute"]
+    bad = {"status": "closed", "other": 1}
+    cases = [
+        ("PATCH", f"/incidents/{iid}", bad, None),
+        ("PATCH", f"/incidents/{iid}", None, b"{not json"),
+        ("PATCH", "/incidents/0", {"status": "new"}, None),
+        ("POST", f"/incidents/{iid}/playbooks/block-source", {"enforce": "maybe"}, None),
+        ("GET", "/incidents?limit=0", None, None),
+    ]
+    for method, path, body, raw in cases:
+        kw: dict[str, Any] = {"json_body": body}
+        if raw is not None:
+            kw = {"data": raw, "headers": {"Content-Type": "application/json"}}
+        answer = api.call(method, path, who=None, **kw)
+        assert (answer.status, answer.json()) == (401, {"detail": "unauthorized"}), path
+        assert answer.headers["www-authenticate"] == "Bearer"
+        answer = api.call(method, path, who="intake", **kw)
+        assert (answer.status, answer.json()) == (403, {"detail": "forbidden"}), path
+        answer = api.call(method, path, who="all", **kw)
+        assert answer.status == 422, path
+    rows = logged_requests(api, 3 * len(cases))
+    assert {r.token_name for r in rows} >= {"elastic", "admin"}
+
+
 def test_last_use_is_recorded(api: Api) -> None:
     assert api.call("GET", "/playbooks", who="read").status == 200
     used = {t.name: t.last_used_at for t in api.log.tokens()}
@@ -69,6 +96,7 @@ def test_one_incident_with_evidence_analyses_and_runs(api: Api) -> None:
     assert detail["incident"]["key"] == "203.0.113.9"
     assert detail["evidence"] == ["evidence of brute"]
     assert detail["analyses"] == [] and detail["playbook_runs"] == []
+    assert (detail["similar"], detail["similar_error"]) == ([], None)  # no memory given
     missing = api.call("GET", "/incidents/99999", who="read")
     assert (missing.status, missing.json()) == (404, {"detail": "no incident 99999"})
 
