@@ -137,7 +137,19 @@ def test_playbooks_lists_the_shipped_ones_and_who_recommends_them(
     config = _config(tmp_path, db)
     assert _run(capsys, "--config", str(config), "playbooks") == (
         0,
-        f"6 playbooks in {PLAYBOOKS} (mode dry_run; firewall nftables)\n"
+        f"8 playbooks in {PLAYBOOKS} (mode dry_run; firewall nftables)\n"
+        "\n"
+        "block-15m  TTL 15m\n"
+        "  Block the attacking addresses for 15 minutes (slows a fast attacker, spares a"
+        " mistyping user).\n"
+        "  steps: block_ip, annotate\n"
+        "  recommended for: no incident kind\n"
+        "\n"
+        "block-1h  TTL 1h\n"
+        "  Block the attacking addresses at the firewall for one hour and mark the incident"
+        " triaged.\n"
+        "  steps: block_ip, annotate, set_status\n"
+        "  recommended for: no incident kind\n"
         "\n"
         "block-and-notify  TTL 1d\n"
         "  Block the attacking addresses for 24 hours and tell the team in chat.\n"
@@ -360,7 +372,8 @@ def test_unknown_incident_or_playbook_exits_2(
     status, out, err = _run(capsys, "--config", config, "respond", "1", "nuke")
     assert (status, out) == (2, "")
     assert err == (
-        "soc: error: unknown playbook 'nuke' (known: block-and-notify, block-source,"
+        "soc: error: unknown playbook 'nuke' (known: block-15m, block-1h, block-and-notify,"
+        " block-source,"
         " contain-account, escalate, notify-team, release)\n"
     )
 

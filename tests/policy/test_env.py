@@ -12,9 +12,11 @@ from soc.events import (
     PASSWORD_SPRAY,
     Incident,
 )
+from soc.respond.base import parse_duration
 from soc.respond.playbooks import load_playbooks
 from soc.respond.policy.env import (
     ACTION_PLAYBOOKS,
+    ACTION_TTLS,
     ACTIONS,
     N_FEATURES,
     PLAYBOOK_ACTIONS,
@@ -87,6 +89,13 @@ def test_every_action_names_a_shipped_playbook_or_none() -> None:
     shipped = load_playbooks("playbooks")
     assert {p for p in ACTION_PLAYBOOKS.values() if p is not None} <= set(shipped)
     assert all(PLAYBOOK_ACTIONS[p] in ACTIONS for p in ACTION_PLAYBOOKS.values())
+    # What the simulator charges for an action is what its playbook does: the TTL.
+    for act, name in ACTION_PLAYBOOKS.items():
+        ttl = ACTION_TTLS[act]
+        if name is not None and ttl is not None:
+            assert shipped[name].ttl == parse_duration(ttl, act), act
+    assert ACTION_PLAYBOOKS[PLAYBOOK_ACTIONS["block-1h"]] == "block-1h"
+    assert ACTION_PLAYBOOKS[PLAYBOOK_ACTIONS["block-15m"]] == "block-15m"
 
 
 def test_features_of_a_real_incident() -> None:

@@ -14,6 +14,8 @@ from soc.respond.playbooks import PlaybookStep
 from tests.respond.conftest import PLAYBOOKS, write_playbook
 
 SHIPPED = {
+    "block-15m": (900, ["block_ip", "annotate"]),
+    "block-1h": (3600, ["block_ip", "annotate", "set_status"]),
     "block-and-notify": (86400, ["block_ip", "notify", "annotate", "set_status"]),
     "block-source": (86400, ["block_ip", "annotate", "set_status"]),
     "contain-account": (

@@ -714,8 +714,8 @@ def test_unknown_playbooks_and_incidents_are_errors(store: SqlStore) -> None:
     with pytest.raises(RespondError) as caught:
         responder.plan(incident, "nope", actor="alice")
     assert str(caught.value) == (
-        "unknown playbook 'nope' (known: block-and-notify, block-source, contain-account, "
-        "escalate, notify-team, release)"
+        "unknown playbook 'nope' (known: block-15m, block-1h, block-and-notify, block-source, "
+        "contain-account, escalate, notify-team, release)"
     )
     with pytest.raises(RespondError) as caught:
         responder.plan(incident + 1, "block-source", actor="alice")

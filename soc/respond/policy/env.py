@@ -74,9 +74,9 @@ ACTIONS: Final = (IGNORE, MONITOR, RATE_LIMIT, BLOCK_1H, BLOCK_24H_NOTIFY, LOCK_
 #: - ``ignore``: nothing (the incident is left as it is).
 #: - ``monitor``: ``notify-team`` (tell the team and the SIEM, block nothing); the
 #:   rules recommend it for distributed attacks, where blocking one by one fails.
-#: - ``rate_limit``: ``block-source`` with a short TTL (15 minutes, see
-#:   :data:`ACTION_TTLS`): slows a fast attacker down, barely hurts a real user.
-#: - ``block_1h``: ``block-source`` for an hour.
+#: - ``rate_limit``: ``block-15m``, a block of 15 minutes: slows a fast attacker
+#:   down, barely hurts a real user.
+#: - ``block_1h``: ``block-1h``, a block of an hour.
 #: - ``block_24h_notify``: ``block-and-notify`` (24 hours, and the team is told).
 #: - ``lock_user_escalate``: ``contain-account`` (lock the account, block the source
 #:   for 7 days, notify, open a ticket, export to the SIEM).
@@ -86,13 +86,13 @@ ACTIONS: Final = (IGNORE, MONITOR, RATE_LIMIT, BLOCK_1H, BLOCK_24H_NOTIFY, LOCK_
 ACTION_PLAYBOOKS: Final[Mapping[str, str | None]] = {
     IGNORE: None,
     MONITOR: "notify-team",
-    RATE_LIMIT: "block-source",
-    BLOCK_1H: "block-source",
+    RATE_LIMIT: "block-15m",
+    BLOCK_1H: "block-1h",
     BLOCK_24H_NOTIFY: "block-and-notify",
     LOCK_USER_ESCALATE: "contain-account",
 }
 
-#: The TTL each blocking action suggests (the playbook's own TTL applies when it runs).
+#: The TTL each action's playbook gives its blocks (``tests/policy`` checks the files agree).
 ACTION_TTLS: Final[Mapping[str, str | None]] = {
     IGNORE: None,
     MONITOR: None,
@@ -107,6 +107,8 @@ PLAYBOOK_ACTIONS: Final[Mapping[str | None, str]] = {
     None: IGNORE,
     "notify-team": MONITOR,
     "escalate": MONITOR,
+    "block-15m": RATE_LIMIT,
+    "block-1h": BLOCK_1H,
     "block-source": BLOCK_1H,
     "block-and-notify": BLOCK_24H_NOTIFY,
     "contain-account": LOCK_USER_ESCALATE,
