@@ -45,6 +45,10 @@ def live_view() -> None:
     store = runtime.store
     if status.error:
         st.error(f"The engine stopped: {text.literal_markdown(status.error, 500)}")
+    outage = status.outage_text()
+    if outage is not None:
+        st.warning(text.literal_markdown(outage, 500))
+        return  # the figures below come from the store
     state = (
         "paused"
         if status.paused

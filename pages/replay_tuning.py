@@ -27,6 +27,9 @@ state = "finished" if status.finished else "running" if status.running else "sto
 st.title("Replay & tuning")
 if status.error:
     st.error(f"The engine stopped: {text.literal_markdown(status.error, 500)}")
+outage = status.outage_text()
+if outage is not None:
+    st.warning(text.literal_markdown(outage, 500))
 
 replay_col, tuning_col = st.columns(2)
 

@@ -23,12 +23,14 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Iterator, Sequence
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
 from soc import __version__, redact
+from soc.acquire.base import AcquireStats
 from soc.analyze.base import PROVIDER_TYPES, AnalyzeConfig
 from soc.cli_api import add_commands as add_api_commands
 from soc.cli_memory import add_commands as add_memory_commands
@@ -209,11 +211,14 @@ def _cmd_parse(args: argparse.Namespace) -> int:
     config = _parse_config(args, settings)
     config.keep_raw = False
     if args.stats:
-        stats = parse_file_stats(args.file, config)
+        decoding = AcquireStats()
+        stats = parse_file_stats(args.file, config, decoding)
+        anomalies = _anomalies([decoding])
         if args.json:
-            print(json.dumps(stats.as_dict(), indent=2))
+            print(json.dumps(stats.as_dict() | {"anomalies": anomalies}, indent=2))
         else:
             _print_stats(stats, sys.stdout)
+            _print_anomalies(anomalies, sys.stdout)
         return 0
     out = sys.stdout
     dumps = json.dumps
@@ -233,6 +238,21 @@ def _print_stats(stats: ParseStats, out: TextIO) -> None:
     out.write(f"ignored   {sum(stats.ignored.values())}\n")
     out.write(f"unparsed  {stats.unparsed_total}\n")
     for reason, n in sorted(stats.unparsed.items(), key=lambda kv: (-kv[1], kv[0])):
+        out.write(f"  {reason:<18}{n}\n")
+
+
+def _anomalies(stats: Iterable[AcquireStats]) -> dict[str, int]:
+    """The acquisition anomalies of sources, by reason, summed (``soc parse`` and ``replay``)."""
+    total: Counter[str] = Counter()
+    for source in stats:
+        total.update(source.anomalies)
+    return {reason: n for reason, n in sorted(total.items()) if n}
+
+
+def _print_anomalies(anomalies: Mapping[str, int], out: TextIO) -> None:
+    """The lines ``soc parse --stats`` and ``soc replay`` print for ``_anomalies``."""
+    out.write(f"anomalies {sum(anomalies.values())}\n")
+    for reason, n in sorted(anomalies.items(), key=lambda kv: (-kv[1], kv[0])):
         out.write(f"  {reason:<18}{n}\n")
 
 
@@ -531,6 +551,7 @@ def _summary(engine: Any, store: Any, *, top: int, analysis: Any = None) -> dict
         "by_kind": dict(sorted(stats.by_kind.items())),
         "unparsed_by_reason": dict(sorted(stats.unparsed.items())),
         "acquire": {name: s.as_dict() for name, s in report.acquire.items()},
+        "anomalies": _anomalies(report.acquire.values()),
         "first_seen": format_timestamp(findings.first_seen) if findings.first_seen else None,
         "last_seen": format_timestamp(findings.last_seen) if findings.last_seen else None,
         "top_failing_addresses": [
@@ -554,6 +575,8 @@ def _print_summary(summary: dict[str, Any], out: TextIO) -> None:
     )
     if summary["first_seen"]:
         out.write(f"from {summary['first_seen']} to {summary['last_seen']}\n")
+    if summary["anomalies"]:
+        _print_anomalies(summary["anomalies"], out)
     out.write("\nevents by kind\n")
     for kind, n in sorted(summary["by_kind"].items(), key=lambda kv: (-kv[1], kv[0])):
         out.write(f"  {kind:<18}{n:>10}\n")
@@ -638,7 +661,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 # --- run -----------------------------------------------------------------------
 def _cmd_run(args: argparse.Namespace) -> int:
-    from soc.engine import Engine, notify_all
+    from soc.engine import Engine, notify_all, retry_store
     from soc.enrich import IntelRefresher
     from soc.store import open_store
 
@@ -648,7 +671,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise SocError("no sources configured: add a [[sources]] table", where=str(where))
     settings.sources = live_sources(settings)  # and the API's intake spool
     clock = SystemClock()
-    store = open_store(settings.store.url)
+    # Started while the database is down (a reboot): wait for it, as for an outage.
+    store = retry_store(open_store, settings.store.url, seconds=settings.engine.store_retry_seconds)
     intel = _intel(settings, clock)
     refresher = IntelRefresher(intel) if intel is not None else None
     try:
@@ -671,16 +695,21 @@ def _cmd_run(args: argparse.Namespace) -> int:
                     responder.notify,
                 ),
                 intel=intel,
+                durable=True,
             )
+            print(f"soc: engine state {engine.report.state}", file=sys.stderr)
             if refresher is not None:
                 refresher.start()
             stop = _stop_on_signals()
+            engine.stop_event = stop
             try:
                 if args.once:
                     engine.step()
+                    engine.tick()
                 else:
                     engine.run(stop)
-                engine.finish()
+                # Open windows and campaigns are kept: the next start continues them.
+                engine.persist()
             finally:
                 engine.close()
             # Every incident leaves with a report; a shutdown does not wait for a model.

@@ -68,7 +68,8 @@ class StoreConfig:
 class EngineConfig:
     """How the engine loop runs.
 
-    ``batch_lines``: lines parsed and committed per store transaction.
+    ``batch_lines``: lines parsed per batch, and committed per store
+    transaction by a replay (a live engine commits by time: ``commit_seconds``).
     ``idle_sleep``: seconds the live loop waits when no source had anything.
     ``tick_seconds``: how often a live engine moves event time on while its
     sources are quiet (closing windows and quiet campaigns) and looks for a
@@ -79,6 +80,10 @@ class EngineConfig:
     whose commit failed because the database was unreachable (a restart) is
     retried, with backoff, before the engine stops with an error; nothing is
     lost meanwhile (the batch is committed whole or the source re-reads it).
+    Reads are retried the same way. ``commit_seconds``: how often at most a
+    live engine (``soc run``, the command center following its sources)
+    commits while lines keep coming; each commit carries its windows' and
+    detector's state, so a restart continues where the last one left off.
     """
 
     batch_lines: int = 20_000
@@ -87,11 +92,12 @@ class EngineConfig:
     export_interval: float = 2.0
     export_drain_seconds: float = 30.0
     store_retry_seconds: float = 300.0
+    commit_seconds: float = 1.0
 
     def __post_init__(self) -> None:
         if self.batch_lines < 1:
             raise ConfigError("must be at least 1", where="batch_lines")
-        for name in ("idle_sleep", "export_drain_seconds", "store_retry_seconds"):
+        for name in ("idle_sleep", "export_drain_seconds", "store_retry_seconds", "commit_seconds"):
             if getattr(self, name) < 0:
                 raise ConfigError("must not be negative", where=name)
         for name in ("tick_seconds", "export_interval"):
@@ -371,6 +377,9 @@ def _typed_table(
     name = item.get("name", type_name)
     if not isinstance(name, str) or not name:
         raise ConfigError("'name' must be a non-empty string", where=f"{where} name")
+    if name.startswith("("):
+        # "(pipeline)", "(engine)", "(api)": the store's own counters and checkpoints.
+        raise ConfigError("names starting with '(' are reserved", where=f"{where} name")
     return type_name, name, config_cls
 
 

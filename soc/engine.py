@@ -10,8 +10,10 @@ nothing returns at once, and the live loop sleeps only when no source had
 anything. Delivering the queued alerts is not the engine's job: see
 :class:`soc.export.worker.ExportWorker`.
 
-(Why a little past 600 lines: stages meet only here, so the builders of the
-workers beside the loop, memory, intel and responder, live here too.)
+(Why past 600 lines: stages meet only here, so the loop's commits, their retries
+through a store outage and the continuing of a saved state (its format is
+:mod:`soc.engine_state`) live here, and so do the builders of the workers beside
+the loop, memory, intel and responder.)
 """
 
 from __future__ import annotations
@@ -25,14 +27,16 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from itertools import islice
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
+from soc import engine_state
 from soc.acquire import Source, source_classes
 from soc.acquire.base import AcquireStats
 from soc.clock import Clock
 from soc.config import Settings, SourceSpec, build_dataclass
 from soc.detect import DetectConfig, Detector, DetectorStats, discover_host_addresses
 from soc.detect.rules import playbooks_by_kind
+from soc.engine_state import STATE_CHECKPOINT
 from soc.enrich import Enricher
 from soc.errors import ConfigError, SourceError, StoreError
 from soc.events import AUTH_SUCCESS, Event, Incident, Line, WindowStats, failure_count
@@ -50,6 +54,10 @@ PIPELINE_COUNTERS: Final = "(pipeline)"
 TUNED_THRESHOLD: Final = "threshold"
 #: How often (seconds of wall-clock time) a live engine applies aggregate retention.
 RETENTION_EVERY = 3600.0
+#: A commit carrying the state may take at most this share of a durable engine's time.
+STATE_SHARE = 0.1
+
+_T = TypeVar("_T")
 
 _log = logging.getLogger(__name__)
 
@@ -98,8 +106,25 @@ class IngestReport:
     #: Store ids of the incidents this run opened or updated, in order of first touch.
     incident_ids: dict[int, None] = field(default_factory=dict)
     alerts_queued: int = 0
-    #: Commits retried because the database was unreachable.
+    #: Store accesses (commits, reads) retried because the database was unreachable.
     store_retries: int = 0
+    #: Durable engines: what became of the saved state at start ("continued",
+    #: "none saved", or why it was discarded), and its size as last committed.
+    state: str = ""
+    state_bytes: int = 0
+
+
+@dataclass(slots=True)
+class _Pending:
+    """What batches derived and no transaction has committed yet (a durable engine's)."""
+
+    windows: list[WindowStats] = field(default_factory=list)
+    incidents: dict[str, Incident] = field(default_factory=dict)  # by detector key, latest
+    counters: dict[str, Counter[str]] = field(default_factory=dict)
+    checkpoints: dict[str, Any] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.windows or self.incidents or self.counters or self.checkpoints)
 
 
 class Engine:
@@ -119,6 +144,16 @@ class Engine:
     is stored (its hits in ``facts["intel"]``, its severity raised by the rule of
     :mod:`soc.enrich.enricher`); its feeds are read by the caller
     (``Enricher.refresh_now``, an ``IntelRefresher``), never by the engine.
+
+    ``durable`` (a live engine: ``soc run``, the command center following its
+    sources): the open windows and the detector's state are saved with the
+    sources' checkpoints in every commit and continued at the next start, so a
+    restart (``kill -9`` included) goes on as if the engine had never stopped;
+    stop it with :meth:`persist`, not :meth:`finish`. Its batches are committed
+    together, at most every ``[engine] commit_seconds`` while lines keep coming
+    (longer when the state is large: see :data:`STATE_SHARE`), at once when the
+    sources are idle. Every store access (reads too) is retried through an
+    outage for ``store_retry_seconds``.
     """
 
     def __init__(
@@ -133,6 +168,7 @@ class Engine:
         resume: bool = True,
         on_incidents: Callable[[list[int]], None] | None = None,
         intel: Enricher | None = None,
+        durable: bool = False,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -159,14 +195,29 @@ class Engine:
         self._next_tick = 0.0
         self._next_retention = 0.0
         self._lock = threading.Lock()  # set_threshold may come from another thread
+        self.durable = durable
+        self._pending = _Pending()
+        self._commit_due = 0.0
+        self._commit_every = settings.engine.commit_seconds
+        #: While the store is unreachable: since when (wall clock) and what it said.
+        self.outage: tuple[float, str] | None = None
+        #: Set to stop: store retries give up at once. :meth:`run` sets its own; a
+        #: caller driving :meth:`step` itself sets it before stopping.
+        self.stop_event: threading.Event | None = None
         self.sources = list(sources) if sources is not None else build_sources(settings, clock)
-        for spec, source in self.sources:
-            self.report.acquire[spec.name] = source.stats
-            state = store.load_checkpoint(spec.name) if resume else None
-            if state is not None:
-                source.restore(state)
-        if follow_tuning:
-            self._apply_tuning()
+        try:
+            for spec, source in self.sources:
+                self.report.acquire[spec.name] = source.stats
+                state = self._retrying(store.load_checkpoint, spec.name) if resume else None
+                if state is not None:
+                    source.restore(state)
+            if durable:
+                self._restore(self._retrying(store.load_checkpoint, STATE_CHECKPOINT))
+            if follow_tuning:
+                self._apply_tuning()
+        except BaseException:
+            self.close()
+            raise
 
     # --- run-time tuning --------------------------------------------------------------
     @property
@@ -216,9 +267,11 @@ class Engine:
         window = replace(self.settings.window, seconds=seconds)
         detect = replace(self.settings.detect, window_seconds=seconds, threshold=threshold)
         self.settings = replace(self.settings, window=window, detect=detect)
+        generation = self.detector.generation
         with self._lock:
             self.windower = Windower(window)
             self.detector = Detector(detect, host_addresses=self._hosts)
+            self.detector.generation = generation
         # The pipeline's running counts start again with the new objects.
         self._pipeline_committed = {}
         self.report.window = self.windower.stats
@@ -226,7 +279,7 @@ class Engine:
         _log.info("window length now %s s", seconds)
 
     def _apply_tuning(self) -> None:
-        value = self.store.tuning().get(TUNED_THRESHOLD)
+        value = self._retrying(self.store.tuning).get(TUNED_THRESHOLD)
         if value is None or value == self.detector.next_threshold:
             return
         try:
@@ -258,6 +311,8 @@ class Engine:
             if batch:
                 self._process(spec, source, batch)
                 total += len(batch)
+        if self._pending and (total == 0 or self.clock.now() >= self._commit_due):
+            self._commit_pending()  # a durable engine's batches, together
         return total
 
     @property
@@ -272,6 +327,7 @@ class Engine:
         time on while the sources are quiet (:meth:`tick`).
         """
         stop = stop or threading.Event()
+        self.stop_event = stop
         while not stop.is_set():
             processed = self.step()
             if until_exhausted and self.exhausted:
@@ -303,13 +359,14 @@ class Engine:
             now = self._event_time + max(0.0, wall - self._event_wall)
             windows = self.windower.advance(now)
             incidents = self.detector.close_quiet(now)
-            if windows or incidents:
-                self._commit(windows, incidents)
+            self._stage(windows, incidents)
+        if self._pending and wall >= self._commit_due:
+            self._commit_pending()
         if wall >= self._next_retention and self._event_time is not None:
             # Measured in event time: followed logs from long ago keep their charts.
             self._next_retention = wall + RETENTION_EVERY
             days = self.settings.store.aggregates_retention_days
-            self.store.apply_retention(self._event_time, days)
+            self._retrying(self.store.apply_retention, self._event_time, days)
 
     def finish(self) -> None:
         """End of input or shutdown: store every open window and close every incident.
@@ -319,12 +376,38 @@ class Engine:
         """
         windows = self.windower.flush()
         incidents = self.detector.flush()
-        self._commit(windows, incidents)
+        self._stage(windows, incidents)
+        self._commit_pending(always=True)
+
+    def persist(self) -> None:
+        """Shutdown of a durable engine: commit what is pending, with the engine's state.
+
+        Open windows and campaigns stay open: the next start continues them (a
+        campaign still going then stays one incident; one that went quiet
+        meanwhile is closed by that start's first tick).
+        """
+        if not self.durable:
+            raise ValueError("only a durable engine keeps its state: call finish()")
+        self._commit_pending(always=True)
 
     def close(self) -> None:
-        """Close every source (the store belongs to the caller)."""
+        """Close every source (the store belongs to the caller).
+
+        What the sources counted as they closed (datagrams still queued, drops
+        the kernel reported last) is then added to the store's counters.
+        """
         for _, source in self.sources:
             source.close()
+        last = {spec.name: self._acquire_deltas(spec.name, source) for spec, source in self.sources}
+        last = {name: values for name, values in last.items() if values}
+        if not last:
+            return
+        try:
+            with self.store.transaction(now=self.clock.now()) as tx:
+                for name, values in last.items():
+                    tx.add_counters(name, values)
+        except StoreError as exc:
+            _log.warning("the sources' counts at close were not stored: %s", exc.message)
 
     # --- one batch --------------------------------------------------------------
     def _process(self, spec: SourceSpec, source: Source, batch: list[Line]) -> None:
@@ -358,14 +441,16 @@ class Engine:
         watermark = self.detector.watermark
         if watermark is not None and watermark != self._event_time:
             self._event_time, self._event_wall = watermark, self.clock.now()
-        self._commit(
+        self._stage(
             windows,
             list(incidents.values()),
             counters={spec.name: self._counter_deltas(spec.name, source, stats)},
             checkpoint=(spec.name, source.checkpoint()),
         )
+        if not self.durable or self.clock.now() >= self._commit_due:
+            self._commit_pending()
 
-    def _commit(
+    def _stage(
         self,
         windows: Sequence[WindowStats],
         incidents: Sequence[Incident],
@@ -373,64 +458,153 @@ class Engine:
         counters: Mapping[str, Mapping[str, int]] | None = None,
         checkpoint: tuple[str, Any] | None = None,
     ) -> None:
-        """One transaction: counters, windows, incidents and their alerts, the checkpoint.
+        """Add what a batch (or a tick) derived to what the next commit writes."""
+        pending = self._pending
+        pending.windows.extend(windows)
+        for incident in incidents:
+            pending.incidents[incident.detector_key] = incident  # its latest state
+        for name, values in (counters or {}).items():
+            pending.counters.setdefault(name, Counter()).update(values)
+        if checkpoint is not None:
+            pending.checkpoints[checkpoint[0]] = checkpoint[1]
 
-        While the database is unreachable (``StoreError.transient``) the same
-        transaction is retried with backoff for up to ``store_retry_seconds``:
-        the pipeline's state already includes the batch, so it must not be lost.
+    def _commit_pending(self, *, always: bool = False) -> None:
+        """One transaction: counters, windows, incidents and their alerts, the checkpoints.
+
+        A durable engine's state goes in the same transaction. ``always``: commit
+        even when no batch is pending (the state, the pipeline's counts). While the
+        database is unreachable the transaction is retried (:meth:`_retrying`): the
+        pipeline's state already includes the batches, so they must not be lost.
         """
+        pending = self._pending
+        if not pending and not always:
+            return
+        incidents = list(pending.incidents.values())
         if self.intel is not None and incidents:
             # Every path (a batch, a tick, the end of input) stores incidents here:
             # intel facts and the raised severity are stored with them.
             self.intel.enrich(incidents, self.clock.now())
-        pipeline = self._pipeline_deltas()
-        delay = 0.1
-        deadline = time.monotonic() + self.settings.engine.store_retry_seconds
-        while True:
-            try:
-                ids = self._write(windows, incidents, counters, pipeline, checkpoint)
-                break
-            except StoreError as exc:
-                if not exc.transient or time.monotonic() + delay > deadline:
-                    raise
-                self.report.store_retries += 1
-                _log.warning("store unavailable, retrying in %.1fs: %s", delay, exc.message)
-                time.sleep(delay)
-                delay = min(delay * 2, 5.0)
+        pipeline, counted = self._pipeline_deltas()
+        state = self._state() if self.durable else None
+        ids = self._retrying(self._write, pending, incidents, pipeline, state)
+        self._pending = _Pending()
+        self._pipeline_committed = counted
         report = self.report
-        report.windows_stored += len(windows)
+        report.windows_stored += len(pending.windows)
         report.incident_ids.update(dict.fromkeys(ids))
         if ids and self.on_incidents is not None:
             self.on_incidents(ids)
         if self.export_sinks:
             report.alerts_queued += len(self.export_sinks) * len(incidents)
 
+    def _retrying(self, call: Callable[..., _T], *args: Any) -> _T:
+        """``call(*args)`` (a store access) through an outage: :func:`retry_store`.
+
+        While it retries, :attr:`outage` says since when and why; it gives up at
+        once when :attr:`stop_event` is set.
+        """
+
+        def note(exc: StoreError) -> None:
+            if self.outage is None:
+                self.outage = (self.clock.now(), exc.message)
+            self.report.store_retries += 1
+
+        result = retry_store(
+            call,
+            *args,
+            seconds=self.settings.engine.store_retry_seconds,
+            stop=self.stop_event,
+            on_retry=note,
+        )
+        if self.outage is not None:
+            _log.warning("store reachable again")
+            self.outage = None
+        return result
+
     def _write(
         self,
-        windows: Sequence[WindowStats],
+        pending: _Pending,
         incidents: Sequence[Incident],
-        counters: Mapping[str, Mapping[str, int]] | None,
         pipeline: Mapping[str, int],
-        checkpoint: tuple[str, Any] | None,
+        state: Mapping[str, Any] | None,
     ) -> list[int]:
         evidence_limit = self.settings.detect.evidence_lines
         with self.store.transaction(now=self.clock.now()) as tx:
-            for name, values in (counters or {}).items():
+            for name, values in pending.counters.items():
                 tx.add_counters(name, values)
             tx.add_counters(PIPELINE_COUNTERS, pipeline)
-            tx.save_windows(windows)
+            tx.save_windows(pending.windows)
             ids: list[int] = tx.upsert_incidents(
                 [(i, i.detector_key) for i in incidents], evidence_limit
             )
             if self.export_sinks:
                 for incident in incidents:
                     enqueue_alert(tx, self.export_sinks, incident, host_name=self.host_name)
-            if checkpoint is not None:
-                tx.save_checkpoint(*checkpoint)
+            for name, checkpoint in pending.checkpoints.items():
+                tx.save_checkpoint(name, checkpoint)
+            if state is not None:
+                tx.save_checkpoint(STATE_CHECKPOINT, state)
         return ids
 
-    def _pipeline_deltas(self) -> dict[str, int]:
-        # Monotonic counts only (not gauges such as open windows): they add up in the store.
+    # --- durable state ------------------------------------------------------------
+    def _state(self) -> dict[str, Any]:
+        """The state to commit (:mod:`soc.engine_state`), its encoding timed.
+
+        The next commit is due no sooner than it takes the state's share
+        (:data:`STATE_SHARE`) of the time to encode it.
+        """
+        started = time.perf_counter()
+        state = engine_state.encode(
+            self.settings,
+            self.windower,
+            self.detector,
+            event_time=self._event_time,
+            event_wall=self._event_wall,
+        )
+        spent = time.perf_counter() - started
+        self._commit_due = self.clock.now() + max(self._commit_every, spent / STATE_SHARE)
+        self.report.state_bytes = len(state["data"])
+        return state
+
+    def _restore(self, envelope: Mapping[str, Any] | None) -> None:
+        """Continue the state a durable engine saved, or say why not and start afresh.
+
+        State of another version, or damaged, is never a crash: it is discarded
+        with a logged reason, and the detector takes the next *generation* so that
+        its incidents cannot take the names of those its lost state had open. (A
+        saved window length other than the configured one is continued, then
+        changed like :meth:`set_window`.)
+        """
+        if envelope is None:
+            # No state yet: a store with incidents holds an earlier engine's.
+            had = self._retrying(self.store.latest_incident_seen) is not None
+            self.detector.generation = 1 if had else 0
+            self.report.state = "none saved"
+            return
+        try:
+            restored = engine_state.decode(envelope, self.settings, self._hosts)
+        except ValueError as exc:
+            generation = engine_state.generation_of(envelope) + 1
+            self.detector.generation = generation
+            self.report.state = f"discarded ({exc}); incidents are named @{generation} on"
+            _log.warning("the saved engine state cannot be continued: %s", self.report.state)
+            return
+        if restored.settings.window.seconds != self.settings.window.seconds:
+            self._pending_window = self.settings.window.seconds  # at the next batch
+        self.settings = restored.settings
+        self.windower, self.detector = restored.windower, restored.detector
+        self.report.window, self.report.detect = self.windower.stats, self.detector.stats
+        self._event_time, self._event_wall = restored.event_time, restored.event_wall
+        self._pipeline_committed = self._pipeline_deltas()[1]  # committed before the restart
+        opened, windows = self.detector.stats.open_incidents, self.windower.stats.open_windows
+        self.report.state = f"continued ({opened} open incidents, {windows} windows)"
+        _log.info("engine state %s", self.report.state)
+
+    def _pipeline_deltas(self) -> tuple[dict[str, int], dict[str, int]]:
+        """The pipeline's counts since the last commit, and the counts now.
+
+        Monotonic counts only (not gauges such as open windows): they add up in the store.
+        """
         current: dict[str, int] = {}
         for prefix, stats in (("window", self.windower.stats), ("detect", self.detector.stats)):
             for name, value in stats.as_dict().items():
@@ -441,8 +615,7 @@ class Engine:
             for name, value in current.items()
             if value != self._pipeline_committed.get(name, 0)
         }
-        self._pipeline_committed = current
-        return deltas
+        return deltas, current
 
     def _parser_for(
         self, spec: SourceSpec, key: tuple[str, str], batch: list[Line], index: int
@@ -463,12 +636,52 @@ class Engine:
         for reason, n in stats.unparsed.items():
             deltas[f"unparsed.{reason}"] += n
         deltas["ignored"] += sum(stats.ignored.values())
+        deltas.update(self._acquire_deltas(name, source))
+        return dict(deltas)
+
+    def _acquire_deltas(self, name: str, source: Source) -> dict[str, int]:
+        """What ``source`` counted (anomalies by reason) since it was last handed over."""
+        deltas: dict[str, int] = {}
         committed = self._acquire_committed.setdefault(name, Counter())
         for reason, n in source.stats.anomalies.items():
             if n != committed[reason]:
-                deltas[f"acquire.{reason}"] += n - committed[reason]
+                deltas[f"acquire.{reason}"] = n - committed[reason]
                 committed[reason] = n
-        return dict(deltas)
+        return deltas
+
+
+def retry_store(
+    call: Callable[..., _T],
+    *args: Any,
+    seconds: float,
+    stop: threading.Event | None = None,
+    on_retry: Callable[[StoreError], None] | None = None,
+) -> _T:
+    """``call(*args)``, retried with backoff while the store is unreachable.
+
+    A :class:`StoreError` that is ``transient`` (the database down or restarting,
+    the connection cut) is retried, 0.1 s then doubling up to 5 s, for up to
+    ``seconds`` (``[engine] store_retry_seconds``) or until ``stop`` is set; then
+    it is raised. Nothing is lost meanwhile: what the engine did not commit is
+    read again from the sources' checkpoints at the next start.
+    """
+    delay = 0.1
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return call(*args)
+        except StoreError as exc:
+            stopping = stop is not None and stop.is_set()
+            if not exc.transient or stopping or time.monotonic() + delay > deadline:
+                raise
+            if on_retry is not None:
+                on_retry(exc)
+            _log.warning("store unavailable, retrying in %.1fs: %s", delay, exc.message)
+            if stop is not None:
+                stop.wait(delay)
+            else:
+                time.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
 
 #: Stats fields that are levels, not running counts.
@@ -607,5 +820,6 @@ __all__ = [
     "build_responder",
     "build_sources",
     "notify_all",
+    "retry_store",
     "timestamp_extractor",
 ]

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from soc import __version__
+from soc.acquire.base import MAX_LINE_BYTES
 from soc.cli import main
 from soc.redact import process_secrets
 from tests.conftest import require
@@ -109,6 +110,46 @@ def test_parse_reads_gzip_and_a_forced_format(
     # the same sshd lines forced through the web access parser give no events
     rows = _jsonl(capsys, str(path), "--format", "web_access")
     assert all(row["event"] is None for row in rows)
+
+
+def _anomaly_block(out: str) -> list[str]:
+    """The ``anomalies N`` line and the reason lines under it."""
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("anomalies "))
+    end = start + 1
+    while end < len(lines) and lines[end].startswith("  "):
+        end += 1
+    return lines[start:end]
+
+
+def test_parse_stats_counts_decoding_anomalies_as_replay_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "auth.log"
+    over_long = b"Nov 21 10:00:06 web01 sshd[104]: " + b"x" * (MAX_LINE_BYTES + 100)
+    invalid = b"Nov 21 10:00:07 web01 sshd[105]: bad \xff\xfe bytes"
+    path.write_bytes("\n".join(LINES).encode() + b"\n" + over_long + b"\n" + invalid + b"\n")
+    expected = {"invalid_utf8": 1, "truncated": 1}
+
+    assert main(["parse", str(path), "--stats", "--timezone", "UTC"]) == 0
+    parsed = _anomaly_block(capsys.readouterr().out)
+    assert parsed == ["anomalies 2", "  invalid_utf8      1", "  truncated         1"]
+    assert main(["parse", str(path), "--stats", "--json", "--timezone", "UTC"]) == 0
+    assert json.loads(capsys.readouterr().out)["anomalies"] == expected
+
+    replay = ["replay", str(path), "--timezone", "UTC", "--analyst", "none"]
+    assert main(replay) == 0
+    assert _anomaly_block(capsys.readouterr().out) == parsed
+    assert main([*replay, "--summary-json", "-"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["anomalies"] == expected
+    assert {k: summary["acquire"]["replay"][k] for k in expected} == expected
+
+    # A clean file: parse says so, replay prints nothing about it.
+    assert main(["parse", str(_log(tmp_path)), "--stats"]) == 0
+    assert _anomaly_block(capsys.readouterr().out) == ["anomalies 0"]
+    assert main(["replay", str(_log(tmp_path)), "--analyst", "none"]) == 0
+    assert "anomalies" not in capsys.readouterr().out
 
 
 def test_unknown_format_and_missing_file_are_one_line_errors(

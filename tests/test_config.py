@@ -155,6 +155,7 @@ def test_bad_source_key_is_refused_naming_source_and_key(tmp_path: Path) -> None
         ('sources = ["x"]', "[[sources]] #1: each source must be a table"),
         ("[[sources]]\nname = 'a'", "'type' is required (file, replay, syslog, journal, stdin)"),
         ("[[sources]]\ntype = 'stdin'\nname = ''", "name: 'name' must be a non-empty string"),
+        ("[[sources]]\ntype = 'stdin'\nname = '(engine)'", "name: names starting with '('"),
         ('exports = ["x"]', "[[exports]] #1: each export must be a table"),
         ("[[exports]]\nname = 'a'", "'type' is required (elasticsearch, webhook)"),
         ("[[exports]]\ntype = 'kafka'", "unknown sink type 'kafka'"),

@@ -19,7 +19,9 @@ class AcquireStats:
 
     Reasons in ``anomalies`` include ``invalid_utf8`` (bytes replaced by U+FFFD),
     ``truncated`` (line over ``MAX_LINE_BYTES``), ``malformed_frame`` (syslog),
-    ``rotation``/``truncation``/``recreated`` (file events) and ``buffer_full``.
+    ``rotation``/``truncation``/``recreated`` (file events), ``buffer_full`` (UDP
+    datagrams the kernel dropped) and ``unread_at_close`` (received, never handed
+    to the engine because the source was closed).
     """
 
     lines: int = 0

@@ -3,9 +3,20 @@
 The sockets are non-blocking and polled with ``selectors`` from ``read()``: no
 thread, no lock, and the kernel's socket buffers are the queue between the
 network and the engine (the engine calls ``read()`` many times a second, and
-model calls run off its hot path). UDP datagrams the kernel had to drop because
-the receive buffer was full are counted too (Linux ``SO_RXQ_OVFL``), as
-``buffer_full``.
+model calls run off its hot path). UDP is at most once: datagrams the kernel
+drops because the receive buffer is full are counted, exactly, as ``buffer_full``.
+The count is the kernel's drop counter of our socket (``sk_drops``), which Linux
+reports in two places: with each datagram received (``SO_RXQ_OVFL``), and in the
+``drops`` column of ``/proc/net/udp`` (``udp6`` for IPv6), read at most once a
+second from ``read()`` and once more at ``close()``, so that drops after the last
+datagram received are counted too. The larger of the two is the total; only its
+increase is added. Without ``/proc`` only ``SO_RXQ_OVFL`` counts (drops are learnt
+with the next datagram received), and on systems other than Linux nothing does.
+TCP loses nothing to a full buffer: the kernel pushes back on the sender.
+
+``close()`` receives the datagrams still queued in the kernel and counts them, with
+the lines received but not yielded yet, as ``unread_at_close``; then it reads the
+drop counter one last time, so that the counts are final when the source is closed.
 
 Messages are yielded as received, ``<PRI>`` and header included: parsing RFC 3164
 and RFC 5424 is the parsers' job. TCP framing (RFC 6587) is detected per
@@ -17,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import os
 import selectors
 import socket
 import struct
@@ -37,6 +49,11 @@ _MAX_COUNT_DIGITS: Final = 10  # the octet count of a frame; more digits is garb
 _TRAILER: Final = b"\n\r\x00"
 _DIGITS: Final = frozenset(b"0123456789")
 _SO_RXQ_OVFL: Final = getattr(socket, "SO_RXQ_OVFL", 40)  # Linux only
+_DROPS_TABLES: Final = {socket.AF_INET: "/proc/net/udp", socket.AF_INET6: "/proc/net/udp6"}
+_DROPS_READ_SECONDS: Final = 1.0  # how often read() reads the kernel's drop counter
+# A queued datagram costs the receive buffer more than this (its sk_buff alone does):
+# close() receives at most SO_RCVBUF / this, so a sender flooding it cannot hold it.
+_MIN_DATAGRAM_COST: Final = 256
 _MIN_MESSAGE_BYTES: Final = 480  # RFC 5424 6.1: receivers MUST accept 480 octets
 _MAX_MESSAGE_BYTES: Final = 16 * 1024 * 1024
 
@@ -52,7 +69,8 @@ class SyslogSourceConfig:
     ``max_buffered_lines`` bounds the lines held between the sockets and the engine
     and the lines one ``read()`` yields: when it is reached the source stops
     reading, so TCP senders are pushed back and UDP datagrams wait in the kernel's
-    buffer; those the kernel drops when that is full are counted as ``buffer_full``.
+    buffer; those the kernel drops when that is full are counted as ``buffer_full``
+    (see the module docstring).
     ``receive_buffer_bytes`` is the UDP receive buffer asked of the kernel (which
     caps it at ``net.core.rmem_max``).
     """
@@ -123,7 +141,11 @@ class SyslogSource:
         self._pending: deque[Line] = deque()
         self._line_no = 0
         self._connections: dict[int, _Connection] = {}
-        self._udp_drops = 0  # the kernel's cumulative drop count last seen
+        self._udp_drops = 0  # the kernel's running drop count, as far as we know it
+        self._drops_table: str | None = None  # where /proc shows it; None: not there
+        self._drops_due = 0.0  # clock.monotonic() at which read() reads it next
+        self._inode = 0
+        self._drain_limit = 0  # datagrams close() receives at most
         self._closed = False
         # One reused receive buffer; a UDP datagram never exceeds 64 KiB.
         self._datagram = bytearray(min(config.max_message_bytes + 1, 65536))
@@ -142,6 +164,11 @@ class SyslogSource:
             self._socket.bind((config.host, config.port))
             if config.protocol == "tcp":
                 self._socket.listen(128)
+            else:
+                self._inode = os.fstat(self._socket.fileno()).st_ino
+                self._drops_table = _DROPS_TABLES[family]
+                rcvbuf = self._socket.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+                self._drain_limit = rcvbuf // _MIN_DATAGRAM_COST + 1
             self._socket.setblocking(False)
         except OSError as exc:
             self._socket.close()
@@ -165,7 +192,15 @@ class SyslogSource:
         return len(self._connections)
 
     def read(self) -> Iterator[Line]:
-        """Yield the messages received now (at most ``max_buffered_lines``), then return."""
+        """Yield the messages received now (at most ``max_buffered_lines``), then return.
+
+        UDP: once a second (of the clock's ``monotonic()``), the kernel's drop count
+        is read first.
+        """
+        if self._closed:
+            return
+        if self._drops_table is not None and self._clock.monotonic() >= self._drops_due:
+            self._read_kernel_drops()
         budget = self.config.max_buffered_lines
         for _ in range(_MAX_PASSES):
             while self._pending and budget > 0:
@@ -182,7 +217,7 @@ class SyslogSource:
                     break  # the rest waits in the kernel until the engine catches up
                 if key.data is None:
                     if self.config.protocol == "udp":
-                        self._receive_datagrams(received)
+                        self._receive_datagrams(received, self.config.max_buffered_lines)
                     else:
                         self._accept()
                 else:
@@ -199,10 +234,24 @@ class SyslogSource:
         """Nothing to restore: a listener starts from what arrives next."""
 
     def close(self) -> None:
-        """Close the listening socket and every connection."""
+        """Close the listening socket and every connection; make the counts final.
+
+        The engine reads no more once it closes its sources, so what is still
+        queued is lost: UDP datagrams still in the kernel's buffer are received
+        (at most what the buffer can hold) and counted, with the lines received
+        but not yielded yet, as ``unread_at_close``, and the kernel's drop count is
+        read one last time. (Bytes still unread on TCP connections are not: they are
+        not framed into messages at close, and the sender sees its connection reset.)
+        """
         if self._closed:
             return
         self._closed = True
+        if self.config.protocol == "udp":
+            self._receive_datagrams(self._clock.now(), len(self._pending) + self._drain_limit)
+            self._read_kernel_drops()
+        if self._pending:
+            self.stats.anomalies["unread_at_close"] += len(self._pending)
+            self._pending.clear()
         for conn in list(self._connections.values()):
             self._drop_connection(conn)
         self._selector.close()
@@ -210,13 +259,17 @@ class SyslogSource:
 
     # --- UDP ----------------------------------------------------------------------
 
-    def _receive_datagrams(self, received: float) -> None:
+    def _receive_datagrams(self, received: float, capacity: int) -> None:
+        """Receive datagrams until none is queued, at most enough to fill ``capacity``.
+
+        Each datagram is one message at most, so empty or oversize ones cannot
+        keep this loop going either.
+        """
         limit = self.config.max_message_bytes
-        capacity = self.config.max_buffered_lines
         ancillary = socket.CMSG_SPACE(4)
         buffers = [self._datagram]
         view = memoryview(self._datagram)
-        while len(self._pending) < capacity:
+        for _ in range(capacity - len(self._pending)):
             try:
                 size, ancdata, flags, _ = self._socket.recvmsg_into(buffers, ancillary)
             except (BlockingIOError, InterruptedError):
@@ -228,14 +281,30 @@ class SyslogSource:
             for level, kind, value in ancdata:
                 if level == socket.SOL_SOCKET and kind == _SO_RXQ_OVFL and len(value) >= 4:
                     # The kernel's running total of datagrams it dropped on this socket.
-                    total = struct.unpack("=I", value[:4])[0]
-                    if total > self._udp_drops:
-                        self.stats.anomalies["buffer_full"] += total - self._udp_drops
-                        self._udp_drops = total
+                    self._count_drops(struct.unpack("=I", value[:4])[0])
             if size > limit or flags & socket.MSG_TRUNC:
                 self.stats.anomalies["malformed_frame"] += 1
                 continue
             self._emit(bytes(view[:size]).rstrip(_TRAILER), received)
+
+    def _read_kernel_drops(self) -> None:
+        """Count the drops ``/proc`` shows for our socket; stop asking if it cannot say."""
+        self._drops_due = self._clock.monotonic() + _DROPS_READ_SECONDS
+        if self._drops_table is None:
+            return
+        try:
+            total = _kernel_drops(self._drops_table, self._inode)
+        except (OSError, ValueError):
+            self._drops_table = None  # no /proc (not Linux): SO_RXQ_OVFL alone
+            return
+        if total is not None:
+            self._count_drops(total)
+
+    def _count_drops(self, total: int) -> None:
+        """The kernel's running drop count is ``total``: count what was not counted yet."""
+        if total > self._udp_drops:
+            self.stats.anomalies["buffer_full"] += total - self._udp_drops
+            self._udp_drops = total
 
     # --- TCP ----------------------------------------------------------------------
 
@@ -373,6 +442,22 @@ class SyslogSource:
                 decode_line(raw, self.stats), self.name, self.stream, self._line_no, None, received
             )
         )
+
+
+def _kernel_drops(table: str, inode: int) -> int | None:
+    """The ``drops`` column of the socket ``inode`` in a ``/proc/net/udp`` table, or None.
+
+    Columns: ``sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt
+    uid timeout inode ref pointer drops``; the inode is the one ``fstat`` gives.
+    """
+    needle = f" {inode} "
+    with open(table, encoding="ascii") as rows:
+        for row in rows:
+            if needle in row:
+                fields = row.split()
+                if len(fields) >= 13 and fields[9] == str(inode):
+                    return int(fields[12])
+    return None
 
 
 def _skip_trailers(buf: bytearray, pos: int) -> int:

@@ -37,6 +37,7 @@ from soc.engine import (
     notify_all,
 )
 from soc.enrich import IntelRefresher
+from soc.errors import StoreError
 from soc.export.worker import ExportWorker, build_sinks
 from soc.redact import redact
 from soc.store import SqlStore, open_store
@@ -70,9 +71,22 @@ class Status:
     error: str | None
     analysis_pending: int
     started_at: float
+    #: While the store is unreachable: since when (wall clock) and what it said; the
+    #: engine keeps what it read and retries (nothing is lost).
+    outage: tuple[float, str] | None = None
     #: ``acquire``: per source, lines, bytes and anomalies by reason (read errors,
     #: invalid UTF-8, rotations…); ``unparsed``: lines no parser understood.
     details: dict[str, Any] = field(default_factory=dict)
+
+    def outage_text(self) -> str | None:
+        """The outage as one sentence for the pages (None while the store answers)."""
+        if self.outage is None:
+            return None
+        since = time.strftime("%H:%M:%S", time.localtime(self.outage[0]))
+        return (
+            f"The store is unreachable since {since} ({self.outage[1]}): the engine keeps "
+            "what it read and retries; nothing is lost."
+        )
 
 
 class Runtime:
@@ -237,6 +251,7 @@ class Runtime:
                 host_addresses=hosts,
                 follow_tuning=True,
                 resume=resume,
+                durable=mode == "live",
                 on_incidents=notify_all(
                     self.analysis.notify,
                     self.memory.notify if self.memory is not None else None,
@@ -272,22 +287,36 @@ class Runtime:
 
     def _loop(self, engine: Engine, stop: threading.Event) -> None:
         idle = self.settings.engine.idle_sleep
+        engine.stop_event = stop  # a store outage's retries end when asked to stop
         try:
             while not stop.is_set():
                 if self._paused.is_set():
                     stop.wait(idle)
                     continue
-                processed = engine.step()
-                self._rate.append((time.monotonic(), engine.report.parse.lines))
-                if engine.exhausted:
-                    engine.finish()
-                    self._finished = True
-                    break
-                engine.tick_if_due()
+                try:
+                    processed = engine.step()
+                    self._rate.append((time.monotonic(), engine.report.parse.lines))
+                    if engine.exhausted:
+                        engine.finish()
+                        self._finished = True
+                        break
+                    engine.tick_if_due()
+                except StoreError as exc:
+                    if not exc.transient or stop.is_set():
+                        raise
+                    # Down past store_retry_seconds: the app stays up and shows the
+                    # outage (Status.outage); the engine keeps what it read, retries.
+                    _log.error("the store is still unreachable: %s", exc.message)
+                    stop.wait(max(idle, 1.0))
+                    continue
                 if processed == 0:
                     stop.wait(idle)
             else:
-                engine.finish()
+                # A live engine keeps its open windows and campaigns for the next start.
+                if engine.durable:
+                    engine.persist()
+                else:
+                    engine.finish()
         except Exception as exc:  # shown in the UI; the app stays up
             _log.exception("the engine stopped")
             self._error = redact(f"{type(exc).__name__}: {exc}")
@@ -360,6 +389,7 @@ class Runtime:
             error=self._error,
             analysis_pending=self.analysis.pending,
             started_at=self._started_at,
+            outage=None if engine is None else engine.outage,
             details={
                 "acquire": {}
                 if engine is None

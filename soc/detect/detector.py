@@ -147,6 +147,8 @@ class Detector:
         self._batch: Sequence[Event] = ()  # the batch being processed (evidence lines)
         self._stream = ""  # and the stream it came from
         self._escalated: dict[str, list[tuple[int, int]]] = {}  # per batch: see _detect_keys
+        #: Set when the engine could not continue an earlier detector's state (see _name).
+        self.generation = 0
 
     # --- public API --------------------------------------------------------------------
     @property
@@ -997,7 +999,9 @@ class Detector:
         if best is None:
             user = next(iter(campaign.users.values))
             best = Distributed(
-                f"{USERS_FAMILY}:{user}:{round(campaign.start * 1000)}", now, position
+                f"{USERS_FAMILY}:{user}:{round(campaign.start * 1000)}{self._suffix()}",
+                now,
+                position,
             )
             self._distributed.append(best)
             self._count_opened(DISTRIBUTED_BRUTE_FORCE)
@@ -1075,12 +1079,18 @@ class Detector:
         A key forgotten and seen again with older lines (a replay of another file)
         could start a campaign at the same millisecond as one already handed over:
         the start is then moved just past it, so no two incidents share a name.
+        Names of a ``generation`` past 0 end in ``@`` and it: a detector that had
+        to start afresh over a store holding an earlier one's incidents (saved
+        state lost or unreadable) cannot take their names.
         """
         millis = round(start * 1000)
         ended = self._ended.get((tracker.family, tracker.key))
         if ended is not None and millis <= ended:
             millis = ended + 1
-        return f"{FAMILIES[tracker.family]}:{tracker.key}:{millis}"
+        return f"{FAMILIES[tracker.family]}:{tracker.key}:{millis}{self._suffix()}"
+
+    def _suffix(self) -> str:
+        return f"@{self.generation}" if self.generation else ""
 
     def _close(self, tracker: Tracker, reason: str, at: float, out: dict[str, Incident]) -> None:
         """End the tracker's campaign; an incident it raised is handed over closed."""
@@ -1089,7 +1099,8 @@ class Detector:
         if campaign is None or not campaign.fired:
             return
         ended = self._ended
-        ended[(tracker.family, tracker.key)] = int(campaign.detector_key.rpartition(":")[2])
+        millis = campaign.detector_key.rpartition(":")[2].partition("@")[0]
+        ended[(tracker.family, tracker.key)] = int(millis)
         ended.move_to_end((tracker.family, tracker.key))
         while len(ended) > self.config.max_keys:
             ended.popitem(last=False)

@@ -168,11 +168,17 @@ def iter_parse_file(path: Path, config: ParseConfig) -> Iterator[tuple[int, Even
             yield line_no, parse(text, line_no)
 
 
-def parse_file_stats(path: Path, config: ParseConfig) -> ParseStats:
-    """What parsing ``path`` gives, counted (events by kind, ignored, unparsed)."""
+def parse_file_stats(
+    path: Path, config: ParseConfig, acquire: AcquireStats | None = None
+) -> ParseStats:
+    """What parsing ``path`` gives, counted (events by kind, ignored, unparsed).
+
+    ``acquire``: also counts what decoding found (``invalid_utf8``, ``truncated``),
+    as a source reading the file would.
+    """
     parser = _file_parser(path, config)
     parse = parser.parse
-    acquire = AcquireStats()
+    acquire = acquire if acquire is not None else AcquireStats()
     # Each line's kind (an event's) or Skip goes in a list that Counter sums up in C.
     outcomes: Counter[str | Skip] = Counter()
     keys: list[str | Skip] = []

@@ -53,6 +53,14 @@ SCHEMA_VERSION = 5
 DEFAULT_EVIDENCE_LIMIT = 20
 
 _DAY = 86400.0
+#: What a driver says when the database is down, restarting or cut off (worth
+#: retrying), as opposed to a wrong name, password or permission (not).
+_UNREACHABLE = re.compile(
+    r"could not connect|connection refused|connection timed out|timeout expired"
+    r"|server closed the connection|the database system is (starting up|shutting down"
+    r"|in recovery mode|not yet accepting connections)|database is locked",
+    re.IGNORECASE,
+)
 # Keys of an IN (...) list per statement: well under SQLite's and psycopg2's limits.
 _IN_CHUNK = 500
 
@@ -970,14 +978,30 @@ class SqlStore:
                     conn.exec_driver_sql("BEGIN IMMEDIATE")
                 yield conn
         except sa.exc.DBAPIError as exc:
-            transient = exc.connection_invalidated or isinstance(
-                exc, sa.exc.OperationalError | sa.exc.InterfaceError
-            )
-            raise StoreError(
-                f"cannot write the store: {_driver_said(exc, self._password)}",
-                where=self.url,
-                transient=transient,
-            ) from exc
+            raise self._error("write", exc) from exc
+
+    @contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        """A connection for reads whose driver errors become :class:`StoreError`.
+
+        (The engine's reads: an unreachable database is then ``transient`` and
+        retried like a commit, instead of a traceback.)
+        """
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except sa.exc.DBAPIError as exc:
+            raise self._error("read", exc) from exc
+
+    def _error(self, doing: str, exc: sa.exc.DBAPIError) -> StoreError:
+        transient = exc.connection_invalidated or isinstance(
+            exc, sa.exc.OperationalError | sa.exc.InterfaceError
+        )
+        return StoreError(
+            f"cannot {doing} the store: {_driver_said(exc, self._password)}",
+            where=self.url,
+            transient=transient,
+        )
 
     def writing(self) -> AbstractContextManager[Connection]:
         """A connection in one write transaction, for the other query modules of ``soc.store``."""
@@ -996,7 +1020,7 @@ class SqlStore:
     # --- checkpoints and counters ------------------------------------------------------
     def load_checkpoint(self, source: str) -> dict[str, Any] | None:
         """The last committed checkpoint of ``source``, or None."""
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             row = conn.execute(
                 sa.select(checkpoints.c.state).where(checkpoints.c.source == source)
             ).first()
@@ -1521,7 +1545,7 @@ class SqlStore:
 
     def tuning(self) -> dict[str, Any]:
         """Every setting tuned at run time, by name."""
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             return {row.name: row.value for row in conn.execute(sa.select(tuning))}
 
     # --- similar incidents (soc.similar) ---
@@ -1545,7 +1569,7 @@ class SqlStore:
 
     def latest_incident_seen(self) -> float | None:
         """The newest ``last_seen`` of any incident (event time), or None without incidents."""
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             value = conn.execute(sa.select(sa.func.max(incidents.c.last_seen))).scalar()
         return None if value is None else float(value)
 
@@ -1677,8 +1701,11 @@ def open_store(url: str) -> SqlStore:
             shutil.rmtree(temporary_dir, ignore_errors=True)
         if isinstance(exc, StoreError):
             raise
+        said = _driver_said(exc, parsed.password)
         raise StoreError(
-            f"cannot open the store: {_driver_said(exc, parsed.password)}", where=shown
+            f"cannot open the store: {said}",
+            where=shown,
+            transient=_UNREACHABLE.search(said) is not None,
         ) from exc
     return SqlStore(engine, temporary_dir=temporary_dir)
 
