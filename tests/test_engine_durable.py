@@ -62,6 +62,14 @@ def realistic_log(seed: int) -> list[str]:
     return [_line(t, 1000 + i % 50, message) for i, (t, message) in enumerate(timed)]
 
 
+def _one_attacker(n: int) -> list[str]:
+    """``n`` failed passwords from 203.0.113.5, one a second from ``T0``."""
+    return [
+        _line(T0 + i, 100, f"Failed password for root from 203.0.113.5 port {4000 + i} ssh2")
+        for i in range(n)
+    ]
+
+
 def _settings(tmp_path: Path, log: Path, db: str) -> Settings:
     config = tmp_path / f"{db}.toml"
     config.write_text(
@@ -187,10 +195,7 @@ def test_kills_and_restarts_lose_and_double_nothing(tmp_path: Path) -> None:
 
 def test_a_restart_after_a_long_stop_closes_what_went_quiet(tmp_path: Path) -> None:
     log = tmp_path / "auth.log"
-    lines = [
-        _line(T0 + i, 100, f"Failed password for root from 203.0.113.5 port {4000 + i} ssh2")
-        for i in range(30)
-    ]
+    lines = _one_attacker(30)
     log.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
     settings = _settings(tmp_path, log, "live")
     store = open_store(settings.store.url)
@@ -217,10 +222,7 @@ def test_a_restart_after_a_long_stop_closes_what_went_quiet(tmp_path: Path) -> N
 
 def test_state_that_cannot_be_continued_is_discarded_with_its_reason(tmp_path: Path) -> None:
     log = tmp_path / "auth.log"
-    lines = [
-        _line(T0 + i, 100, f"Failed password for root from 203.0.113.5 port {4000 + i} ssh2")
-        for i in range(30)
-    ]
+    lines = _one_attacker(30)
     log.write_text("".join(f"{line}\n" for line in lines[:15]), encoding="utf-8")
     settings = _settings(tmp_path, log, "live")
     store = open_store(settings.store.url)

@@ -62,8 +62,12 @@ class Writer:
     def _open(self) -> int:
         return os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
+    def lines(self, count: int) -> bytes:
+        """The next ``count`` lines (numbered: a reader can tell which it got)."""
+        return b"".join(number_line(self.next + i, self.rng) for i in range(count))
+
     def write(self, count: int) -> None:
-        chunk = b"".join(number_line(self.next + i, self.rng) for i in range(count))
+        chunk = self.lines(count)
         if self.rng.random() < 0.2 and len(chunk) > 4:
             # A line split across two writes: the reader must hold the partial line.
             cut = self.rng.randrange(1, len(chunk) - 1)
