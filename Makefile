@@ -62,6 +62,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_app.py
 	$(BIN)/python bench/bench_similar.py
 	$(BIN)/python bench/bench_policy.py
+	$(BIN)/python bench/bench_hotpath.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .bench

@@ -1,0 +1,201 @@
+"""Hot-path benchmark: the whole guardrail against fail2ban-regex, per store, per size.
+
+In one run, every command a subprocess pinned to the same core, on generated sshd
+auth.logs (cached under ``.bench/``, shared with ``bench_parse.py``) of each
+``--sizes`` (default 100,000 and 1,000,000 lines; add 10,000,000 to see the
+trend):
+
+- ``fail2ban-regex FILE sshd``: the reference (at most ``--fail2ban-max`` lines,
+  1,000,000 by default: it takes minutes past that);
+- ``soc parse FILE --stats``: parsing alone;
+- ``soc replay FILE --analyst none``: the whole guardrail into the in-memory
+  store, a SQLite file, and PostgreSQL (a database of its own on ``--postgres``,
+  dropped afterwards; ``--postgres ''`` skips it).
+
+Prints lines/s, peak RSS (each child's own, from ``wait4``) and the ratio to
+fail2ban-regex at the same size, and checks the columnar hot path's goals (the
+whole replay into SQLite at least 10x fail2ban-regex's lines/s, parsing at least
+50x, peak RSS below fail2ban-regex's, PostgreSQL within 2x of SQLite's time).
+Exit status is non-zero only on errors, never on a missed goal.
+
+Run: ``python bench/bench_hotpath.py`` (``--help`` for options).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from bench.common import CACHE, sample_file  # noqa: E402
+
+DEFAULT_POSTGRES = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+GOALS = {"replay_sqlite": 10.0, "parse": 50.0}
+
+
+@dataclass(slots=True)
+class Measured:
+    """One command on one file: wall time and the child's peak RSS."""
+
+    name: str
+    lines: int
+    seconds: float
+    peak_mib: float
+
+    @property
+    def rate(self) -> float:
+        return self.lines / self.seconds
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
+    p.add_argument("--sizes", default="100000,1000000", help="comma-separated line counts")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--cache", type=Path, default=CACHE)
+    p.add_argument("--cpu", type=int, default=0, help="the core to pin to (-1: do not pin)")
+    p.add_argument("--postgres", default=os.environ.get("SOC_TEST_POSTGRES_URL", DEFAULT_POSTGRES))
+    p.add_argument("--fail2ban-max", type=int, default=1_000_000)
+    args = p.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    pinned = "not pinned"
+    if args.cpu >= 0 and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {args.cpu})  # children inherit it
+        pinned = f"each pinned to core {args.cpu}"
+    fail2ban = shutil.which("fail2ban-regex")
+    if fail2ban is None:
+        print("fail2ban-regex not found (bash bench/setup.sh installs it): no ratios")
+    print(f"Hot-path benchmark: generated sshd auth.logs, {pinned}")
+    for size in sizes:
+        path, _ = sample_file(args.cache, size, args.seed)
+        runs = _measure(path, size, args.postgres, fail2ban if size <= args.fail2ban_max else None)
+        _print(size, path, runs)
+    return 0
+
+
+def _measure(path: Path, size: int, postgres: str, fail2ban: str | None) -> list[Measured]:
+    soc = [sys.executable, "-m", "soc"]
+    common = ["--timezone", "UTC", "--year", "2025"]
+    replay = [*soc, "replay", str(path), "--analyst", "none", *common]
+    runs: list[Measured] = []
+    if fail2ban is not None:
+        runs.append(_run("fail2ban-regex LOG sshd", size, [fail2ban, str(path), "sshd"]))
+    runs.append(
+        _run(
+            "soc parse LOG --stats",
+            size,
+            [*soc, "parse", str(path), "--stats", "--format", "syslog", *common],
+        )
+    )
+    runs.append(_run("soc replay (in-memory store)", size, replay))
+    with tempfile.TemporaryDirectory() as tmp:
+        runs.append(
+            _run("soc replay --db sqlite:///FILE", size, [*replay, "--db", f"sqlite:///{tmp}/b.db"])
+        )
+    with tempfile.TemporaryDirectory() as tmp:
+        # What a replay into a file does by default: also embed its incidents for
+        # the similar-incident search (not the guardrail; shown apart).
+        runs.append(
+            _run(
+                "soc replay --db sqlite:///FILE, incident memory on",
+                size,
+                [*replay, "--db", f"sqlite:///{tmp}/b.db"],
+                memory=True,
+            )
+        )
+    if postgres:
+        url = _create_database(postgres)
+        try:
+            runs.append(_run("soc replay --db postgresql://…", size, [*replay, "--db", url]))
+        finally:
+            _drop_database(postgres, url)
+    return runs
+
+
+def _run(name: str, lines: int, command: list[str], *, memory: bool = False) -> Measured:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    if not memory:
+        env["SOC_SIMILAR__ENABLED"] = "false"  # the guardrail alone
+    started = time.perf_counter()
+    child = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=REPO
+    )
+    assert child.stderr is not None
+    err = child.stderr.read()
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - started
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode != 0:
+        raise SystemExit(f"{name} failed ({child.returncode}): {err.decode()[-800:]}")
+    return Measured(name, lines, seconds, usage.ru_maxrss / 1024)
+
+
+def _print(size: int, path: Path, runs: list[Measured]) -> None:
+    megabytes = path.stat().st_size / 1e6
+    print(f"\n{size:,} lines ({megabytes:.0f} MB; incident memory off except where said)")
+    print("| command | lines/s | peak RSS | vs fail2ban-regex |\n| --- | --- | --- | --- |")
+    reference = next((r for r in runs if r.name.startswith("fail2ban")), None)
+    for r in runs:
+        ratio = f"{r.rate / reference.rate:.2f}x" if reference is not None else "n/a"
+        print(f"| `{r.name}` | {r.rate:,.0f} | {r.peak_mib:,.0f} MiB | {ratio} |")
+    by = {r.name: r for r in runs}
+    sqlite = by["soc replay --db sqlite:///FILE"]
+    parse = by["soc parse LOG --stats"]
+    postgres = by.get("soc replay --db postgresql://…")
+    if reference is not None:
+        goals: list[tuple[str, Measured, float]] = [
+            ("replay into SQLite", sqlite, GOALS["replay_sqlite"]),
+            ("parsing alone", parse, GOALS["parse"]),
+        ]
+        for label, run, goal in goals:
+            speedup = run.rate / reference.rate
+            verdict = "met" if speedup >= goal else "MISSED"
+            print(f"goal {verdict}: {label} {speedup:.1f}x fail2ban-regex (goal {goal:.0f}x)")
+        peak = max(r.peak_mib for r in runs if r is not reference and "memory" not in r.name)
+        verdict = "met" if peak < reference.peak_mib else "MISSED"
+        print(
+            f"goal {verdict}: peak RSS {peak:,.0f} MiB (fail2ban-regex {reference.peak_mib:,.0f})"
+        )
+    if postgres is not None:
+        factor = postgres.seconds / sqlite.seconds
+        verdict = "met" if factor <= 2 else "MISSED"
+        print(f"goal {verdict}: PostgreSQL takes {factor:.2f}x SQLite's time (goal at most 2x)")
+
+
+def _create_database(admin_url: str) -> str:
+    import sqlalchemy as sa
+
+    name = f"soc_bench_{uuid.uuid4().hex[:8]}"
+    engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    finally:
+        engine.dispose()
+    return sa.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+def _drop_database(admin_url: str, url: str) -> None:
+    import sqlalchemy as sa
+
+    name = sa.make_url(url).database
+    engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        engine.dispose()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
