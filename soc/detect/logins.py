@@ -215,53 +215,66 @@ def other_names(
         return out
     groups = code[rows]
     change = np.flatnonzero(np.diff(groups)) + 1
-    starts = np.concatenate(([0], change)).tolist()
-    ends = np.concatenate((change, [len(rows)])).tolist()
-    for lo, hi in zip(starts, ends, strict=True):
+    starts = np.concatenate(([0], change))
+    ends = np.concatenate((change, [len(rows)]))
+    has_login = np.maximum.reduceat(logins[rows] > 0, starts)
+    # Trackers with no login in the batch: only each name's latest failure matters,
+    # the last occurrence of each (one pass over all of them: most trackers are bots).
+    quiet = np.repeat(~has_login, ends - starts)
+    if quiet.any():
+        picked = rows[quiet]
+        frame = pd.DataFrame({"g": groups[quiet], "user": users[picked], "t": t[picked]})
+        latest = frame.drop_duplicates(["g", "user"], keep="last")
+        touched: dict[int, OrderedDict[str, float]] = {}
+        for g, user, when in zip(
+            latest["g"].tolist(), latest["user"].tolist(), latest["t"].tolist(), strict=True
+        ):
+            names = touched.get(g)
+            if names is None:
+                tracker = trackers[g]
+                names = tracker.names
+                if names is None:
+                    names = tracker.names = OrderedDict()
+                touched[g] = names
+            names[user] = when
+            names.move_to_end(user)
+        for names in touched.values():
+            while len(names) > cap:
+                names.popitem(last=False)
+    for lo, hi in zip(starts[has_login].tolist(), ends[has_login].tolist(), strict=True):
         mine = rows[lo:hi]
         tracker = trackers[int(code[mine[0]])]
         names = tracker.names
         if names is None:
             names = tracker.names = OrderedDict()
-        has_login = bool((logins[mine] > 0).any())
-        if not has_login:
-            # Only each name's latest failure matters: the last occurrence of each.
-            frame = pd.DataFrame({"user": users[mine], "t": t[mine]})
-            latest = frame.drop_duplicates("user", keep="last")
-            for user, when in zip(latest["user"].tolist(), latest["t"].tolist(), strict=True):
+        for r, user, when, login in zip(
+            mine.tolist(),
+            users[mine].tolist(),
+            t[mine].tolist(),
+            (logins[mine] > 0).tolist(),
+            strict=True,
+        ):
+            if login:
+                logged_in = tracker.logged_in
+                if logged_in is None:
+                    logged_in = tracker.logged_in = OrderedDict()
+                shared = any(
+                    other != user and when - seen <= known_seconds
+                    for other, seen in logged_in.items()
+                )
+                if not shared:
+                    out[r] = sum(
+                        1 for name, seen in names.items() if name != user and seen > when - horizon
+                    )
+                for name in [n for n in names if near_miss(n, user)]:
+                    del names[name]
+                logged_in[user] = when
+                logged_in.move_to_end(user)
+                if len(logged_in) > cap:
+                    logged_in.popitem(last=False)
+            else:
                 names[user] = when
                 names.move_to_end(user)
-        else:
-            for r, user, when, login in zip(
-                mine.tolist(),
-                users[mine].tolist(),
-                t[mine].tolist(),
-                (logins[mine] > 0).tolist(),
-                strict=True,
-            ):
-                if login:
-                    logged_in = tracker.logged_in
-                    if logged_in is None:
-                        logged_in = tracker.logged_in = OrderedDict()
-                    shared = any(
-                        other != user and when - seen <= known_seconds
-                        for other, seen in logged_in.items()
-                    )
-                    if not shared:
-                        out[r] = sum(
-                            1
-                            for name, seen in names.items()
-                            if name != user and seen > when - horizon
-                        )
-                    for name in [n for n in names if near_miss(n, user)]:
-                        del names[name]
-                    logged_in[user] = when
-                    logged_in.move_to_end(user)
-                    if len(logged_in) > cap:
-                        logged_in.popitem(last=False)
-                else:
-                    names[user] = when
-                    names.move_to_end(user)
         while len(names) > cap:
             names.popitem(last=False)
     return out
