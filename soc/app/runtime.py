@@ -324,7 +324,8 @@ class Runtime:
             engine.close()
 
     def stop_engine(self) -> None:
-        """Stop what runs (its open windows and incidents are stored first)."""
+        """Stop what runs: a replay's open windows and incidents are stored first, a
+        live engine's state is saved (its campaigns continue at the next start)."""
         with self._lock:
             thread, self._thread = self._thread, None
             self._stop.set()
