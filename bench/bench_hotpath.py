@@ -176,23 +176,24 @@ def _create_database(admin_url: str) -> str:
     import sqlalchemy as sa
 
     name = f"soc_bench_{uuid.uuid4().hex[:8]}"
-    engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    finally:
-        engine.dispose()
+    _admin(admin_url, f'CREATE DATABASE "{name}"')
     return sa.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
 
 
 def _drop_database(admin_url: str, url: str) -> None:
     import sqlalchemy as sa
 
-    name = sa.make_url(url).database
+    _admin(admin_url, f'DROP DATABASE IF EXISTS "{sa.make_url(url).database}" WITH (FORCE)')
+
+
+def _admin(admin_url: str, statement: str) -> None:
+    """One statement outside a transaction (CREATE/DROP DATABASE) on the admin URL."""
+    import sqlalchemy as sa
+
     engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(sa.text(statement))
     finally:
         engine.dispose()
 
