@@ -710,6 +710,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
                     engine.run(stop)
                 # Open windows and campaigns are kept: the next start continues them.
                 engine.persist()
+                saved = engine.report.state_bytes / 1024
+                print(f"soc: engine state saved ({saved:,.0f} KiB)", file=sys.stderr)
             finally:
                 engine.close()
             # Every incident leaves with a report; a shutdown does not wait for a model.

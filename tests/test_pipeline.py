@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -408,6 +409,7 @@ def test_replay_equals_live(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     )
     assert (again.returncode, again.stdout) == (0, "0 lines, 0 events, 0 unparsed, 0 incidents\n")
     assert "engine state continued" in again.stderr, again.stderr
+    assert re.search(r"soc: engine state saved \([\d,]+ KiB\)", again.stderr), again.stderr
     assert main(["--config", str(config), "incidents", "--json", "--limit", "10000"]) == 0
     after = json.loads(capsys.readouterr().out)["incidents"]
     assert _incident_facts(after) == _incident_facts(stored)

@@ -396,6 +396,8 @@ class Runtime:
                 if engine is None
                 else {name: stats.as_dict() for name, stats in engine.report.acquire.items()},
                 "unparsed": 0 if engine is None else engine.report.parse.unparsed_total,
+                # A live engine's saved state as last committed (bytes, compressed).
+                "state_bytes": 0 if engine is None else engine.report.state_bytes,
             },
         )
 

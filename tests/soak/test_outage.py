@@ -139,6 +139,8 @@ def test_the_command_center_shows_an_outage_past_the_retry_time_and_carries_on(
     try:
         runtime.follow()
         _wait_for(lambda: runtime.status().lines == 10, "first lines", 60, err)
+        # a live engine commits its state with the lines (shown with the sources' figures)
+        _wait_for(lambda: runtime.status().details["state_bytes"] > 0, "state saved", 30, err)
         pg.stop()
         with log.open("a", encoding="utf-8") as f:
             f.writelines(LINE.format(s=s) + "\n" for s in range(10, 25))
