@@ -94,7 +94,7 @@ def dump(detector: Detector) -> dict[str, Any]:
             t.key_type,
             t.clock,
             t.stream,
-            due.get(t.due) if t.due is not None else None,
+            due.get(t.due),
             _tail(t.tail),
             None if t.names is None else list(t.names.items()),
             None if t.logged_in is None else list(t.logged_in.items()),
@@ -107,7 +107,7 @@ def dump(detector: Detector) -> dict[str, Any]:
             u.user,
             u.clock,
             u.stream,
-            due.get(u.due) if u.due is not None else None,
+            due.get(u.due),
             number(u.campaign),
         ]
         for u in detector._users.values()
@@ -265,9 +265,10 @@ def _restore(detector: Detector, state: Mapping[str, Any]) -> tuple[Any, ...]:
     return trackers, users, incidents, heaps, ended, known
 
 
-def _due_entries(detector: Detector) -> dict[int, list[Any]]:
-    """Each live schedule entry: [entry, event time] (stale entries left out)."""
-    out: dict[int, list[Any]] = {}
+def _due_entries(detector: Detector) -> dict[int | None, list[Any]]:
+    """Every schedule entry by number: [entry, event time] (stale ones too: a tracker
+    looks up only its own, ``due``; None, not scheduled, finds nothing)."""
+    out: dict[int | None, list[Any]] = {}
     for heap in detector._due.values():
         for when, entry, _, _ in heap:
             out[entry] = [entry, when]
