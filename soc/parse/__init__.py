@@ -16,9 +16,9 @@ from __future__ import annotations
 import gzip
 import io
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from soc.acquire.base import MAX_LINE_BYTES, AcquireStats, decode_line
 from soc.errors import ParseError
@@ -50,6 +50,14 @@ class FormatParser(Parser, Protocol):
 
     def which(self, text: str) -> str | None:
         """The name of the pattern ``text`` matches, or None."""
+        ...
+
+    def state(self) -> dict[str, Any]:
+        """What reading the next line depends on, as plain JSON (``{}`` for none)."""
+        ...
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """Continue a stream from :meth:`state` of a parser of the same format and config."""
         ...
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Final, Protocol
+from typing import Final, NamedTuple, Protocol
 
 from soc.events import Event
 
@@ -31,6 +34,31 @@ BAD_TIMESTAMP: Final = Skip("bad_timestamp", False)
 BAD_JSON: Final = Skip("bad_json", False)
 BLANK: Final = Skip("blank", True)
 NOT_RELEVANT: Final = Skip("not_security_relevant", True)
+
+
+class Header(NamedTuple):
+    """Where a line is and what its framing says: one value for every message handler.
+
+    ``program`` is the syslog tag's program (ECS ``process.name``), ``line`` the
+    line's 1-based number in its source and ``raw`` the line itself when the source
+    keeps it for evidence. Every event built from the line copies these.
+    """
+
+    timestamp: float | None
+    hostname: str | None
+    program: str
+    pid: int | None
+    line: int | None
+    raw: str | None
+
+
+#: ``new_header((timestamp, hostname, program, pid, line, raw))``: a ``Header`` without
+#: the generated ``__new__``'s Python frame (the hot path makes one per line).
+new_header: Final = functools.partial(tuple.__new__, Header)
+
+#: Builds the result of a message family from its expression's match (named groups)
+#: and the line's header.
+Builder = Callable[["re.Match[str]", Header], "Event | Skip"]
 
 
 class Parser(Protocol):

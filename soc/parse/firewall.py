@@ -21,7 +21,7 @@ from typing import Final
 
 from soc.events import FIREWALL_DROP, SUCCESS, Event
 from soc.parse.address import AddressMemo
-from soc.parse.base import NOT_RELEVANT, Skip
+from soc.parse.base import NOT_RELEVANT, Header, Skip
 
 DATASET: Final = "firewall"
 ACTION: Final = "firewall_drop"
@@ -53,10 +53,7 @@ _TRANSPORTS: Final = {
 }
 _LET_THROUGH: Final = ("ALLOW", "ACCEPT", "AUDIT")
 
-Fallback = Callable[
-    [str, float | None, str | None, str, int | None, int | None, str | None],
-    Event | Skip | None,
-]
+Fallback = Callable[[str, Header], Event | Skip | None]
 
 
 def _port(text: str | None) -> int | None:
@@ -81,18 +78,13 @@ class FirewallMessages:
     def parse(
         self,
         message: str,
-        timestamp: float | None,
-        hostname: str | None,
-        program: str,
-        pid: int | None,
-        line_no: int | None,
-        raw: str | None,
+        h: Header,
     ) -> Event | Skip:
         """Parse one kernel (or ulogd) message."""
         if "IN=" not in message or "SRC=" not in message:
             if self._fallback is not None:
                 # "message repeated N times: [ … ]" and friends.
-                result = self._fallback(message, timestamp, hostname, program, pid, line_no, raw)
+                result = self._fallback(message, h)
                 if result is not None:
                     return result
             self.pattern = "kernel.other"
@@ -110,6 +102,7 @@ class FirewallMessages:
         source_ip, source_name = self._addresses.split(source)
         destination_ip = self._addresses.split(destination)[0]
         label = prefix.strip("[]: ") or "netfilter"
+        timestamp, hostname, program, _, line_no, raw = h
         return Event(
             timestamp,
             FIREWALL_DROP,

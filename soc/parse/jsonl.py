@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from datetime import datetime, tzinfo
 from typing import Any, Final
 
@@ -70,7 +71,16 @@ from soc.events import (
     Event,
 )
 from soc.parse.address import split_address
-from soc.parse.base import BAD_JSON, BAD_TIMESTAMP, BLANK, NO_MATCH, NOT_RELEVANT, ParseConfig, Skip
+from soc.parse.base import (
+    BAD_JSON,
+    BAD_TIMESTAMP,
+    BLANK,
+    NO_MATCH,
+    NOT_RELEVANT,
+    Header,
+    ParseConfig,
+    Skip,
+)
 from soc.parse.syslog import OTHER_PROGRAM, ProgramRouter, parse_program_message, zone_of
 from soc.parse.web import WebAccessParser, WebErrorParser, recognized_name, split_request
 
@@ -204,6 +214,13 @@ class EcsJsonParser:
         self._error = WebErrorParser(config, reference_time)
         self._router = ProgramRouter()
 
+    def state(self) -> dict[str, Any]:
+        """The embedded syslog messages' per-connection memory (see ``ProgramRouter``)."""
+        return {"router": self._router.state()}
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        self._router.restore(state["router"])
+
     def parse(self, text: str, line_no: int | None = None) -> Event | Skip:
         """Parse one ECS JSON line."""
         return self._parse(text, line_no)[1]
@@ -259,7 +276,9 @@ class EcsJsonParser:
         pid = _int(field(doc, "process.pid")) or _int(field(doc, "log.syslog.procid"))
         hostname = _str(field(doc, "host.hostname")) or _str(field(doc, "host.name"))
         return parse_program_message(
-            program, pid, message, timestamp, hostname, line_no, raw, router=self._router
+            message,
+            Header(timestamp, hostname, program, pid, line_no, raw),
+            router=self._router,
         )
 
     def _from_fields(
@@ -381,6 +400,13 @@ class WazuhJsonParser:
         self._error = WebErrorParser(config, reference_time)
         self._router = ProgramRouter()
 
+    def state(self) -> dict[str, Any]:
+        """The embedded syslog messages' per-connection memory (see ``ProgramRouter``)."""
+        return {"router": self._router.state()}
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        self._router.restore(state["router"])
+
     def parse(self, text: str, line_no: int | None = None) -> Event | Skip:
         """Parse one Wazuh JSON line."""
         return self._parse(text, line_no)[1]
@@ -436,7 +462,9 @@ class WazuhJsonParser:
             return NO_MATCH
         pid, message = _after_program(full_log, program)
         return parse_program_message(
-            program, pid, message, timestamp, hostname, line_no, raw, router=self._router
+            message,
+            Header(timestamp, hostname, program, pid, line_no, raw),
+            router=self._router,
         )
 
     def _alert(
@@ -505,6 +533,13 @@ class JournalJsonParser:
         self.reference_time = reference_time
         self._router = ProgramRouter()
 
+    def state(self) -> dict[str, Any]:
+        """The embedded syslog messages' per-connection memory (see ``ProgramRouter``)."""
+        return {"router": self._router.state()}
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        self._router.restore(state["router"])
+
     def parse(self, text: str, line_no: int | None = None) -> Event | Skip:
         """Parse one journal JSON line."""
         return self._parse(text, line_no)[1]
@@ -532,16 +567,10 @@ class JournalJsonParser:
         pid_text = _journal_text(doc.get("_PID")) or _journal_text(doc.get("SYSLOG_PID"))
         pid = int(pid_text) if pid_text and pid_text.isdigit() and len(pid_text) <= 10 else None
         raw = text if self.config.keep_raw else None
-        result = parse_program_message(
-            program,
-            pid,
-            message,
-            int(stamp) / 1_000_000,
-            _journal_text(doc.get("_HOSTNAME")),
-            line_no,
-            raw,
-            router=self._router,
+        h = Header(
+            int(stamp) / 1_000_000, _journal_text(doc.get("_HOSTNAME")), program, pid, line_no, raw
         )
+        result = parse_program_message(message, h, router=self._router)
         return "journal.message", result
 
 

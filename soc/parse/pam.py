@@ -23,14 +23,12 @@ call.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from types import MappingProxyType
+from collections.abc import Callable
 from typing import Final
 
 from soc.events import AUTH_FAILURE, FAILURE, Event
 from soc.parse.address import AddressMemo
-from soc.parse.base import NO_MATCH, NOT_RELEVANT, Skip
-from soc.parse.sshd import FastBuilder, Groups
+from soc.parse.base import NO_MATCH, NOT_RELEVANT, Builder, Header, Skip
 
 DATASET: Final = "pam"
 ACTION: Final = "pam_auth"
@@ -45,74 +43,89 @@ PATTERNS: Final[tuple[str, ...]] = (
 
 _S: Final = re.DOTALL
 
-#: The sshd PAM lines of a brute force, for the fast lane (see ``sshd.FAST_MESSAGES``):
-#: a subset of what the general expressions accept. The ``ruser`` group is None for
-#: "check pass; user unknown", the count for "PAM service(…) ignoring max retries".
-FAST_MESSAGES: Final[Mapping[str, str]] = MappingProxyType(
-    {
-        "pam_": r"(pam_[\w-]+\([^()\s]*\)): (?:authentication failure;"
-        r" logname=\S* uid=\S* euid=\S* tty=\S* ruser=(\S*) rhost=(\S*)(?: +user=(\S*))?"
-        r"|check pass; user unknown)\Z",
-        "PAM ": r"PAM (?:([1-9][0-9]{0,8}) more authentication failures?;"
-        r" logname=\S* uid=\S* euid=\S* tty=\S* ruser=(\S*) rhost=(\S*)(?: +user=(\S*))?"
-        r"|service\([^()\s]*\) ignoring max retries; [0-9]+ > [0-9]+)\Z",
-    }
-)
-#: Reasons remembered by module and context before the memo starts over.
-_REASON_MEMO_SIZE: Final = 256
-
 
 # "[pam_mod(service:type): ]authentication failure; <fields>" in its historic spellings.
 _FAILURE_RE: Final = re.compile(
-    r"(?:\(?(pam_[\w-]+)(?:\(([^()\s]*)\))?\)?:? +)?authentication failure; *(.*)\Z", _S
+    r"(?:\(?(?P<module>pam_[\w-]+)(?:\((?P<context>[^()\s]*)\))?\)?:? +)?"
+    r"authentication failure; *(?P<fields>.*)\Z",
+    _S,
 )
-_MORE_RE: Final = re.compile(r"PAM ([1-9][0-9]{0,8}) more authentication failures?; *(.*)\Z", _S)
+_MORE_RE: Final = re.compile(
+    r"PAM (?P<count>[1-9][0-9]{0,8}) more authentication failures?; *(?P<fields>.*)\Z", _S
+)
 _FIELDS_RE: Final = re.compile(
     r"(?:logname=\S* +)?(?:uid=\S* +)?(?:euid=\S* +)?(?:tty=\S* +)?"
     r"ruser=(.*?) +rhost=(\S*)(?: +user=(.*?))?(?: \[preauth\])?\s*\Z",
     _S,
 )
 _MODULE_LINE_RE: Final = re.compile(r"\(?pam_[\w-]+(?:\([^()\s]*\))?\)?:? ")
+# The two commonest PAM lines of a brute force that are no failure (``_other`` reads
+# them the same way; these spare it the work).
+_CHECK_PASS_RE: Final = re.compile(
+    r"\(?pam_[\w-]+(?:\([^()\s]*\))?\)?:? check pass; user unknown\Z"
+)
+_IGNORING_RE: Final = re.compile(r"PAM service\([^()\s]*\) ignoring max retries; [0-9]+ > [0-9]+\Z")
+
+#: PAM's message families: (the message start sshd hands to PAM, the expression, the
+#: builder's method name), tried in order; a message none reads goes to ``_other``.
+ROWS: Final = (
+    ("pam_", _FAILURE_RE, "_failed"),
+    ("PAM ", _MORE_RE, "_more"),
+    ("pam_", _CHECK_PASS_RE, "_check_pass"),
+    ("PAM ", _IGNORING_RE, "_ignoring"),
+)
 
 
 class PamMessages:
     """Parses PAM messages; ``pattern`` names what the last message matched."""
 
-    __slots__ = ("_addresses", "pattern")
+    __slots__ = ("_addresses", "_rows", "pattern")
 
     def __init__(self, addresses: AddressMemo | None = None) -> None:
         self._addresses = addresses if addresses is not None else AddressMemo()
         self.pattern: str | None = None
+        self._rows: list[tuple[Callable[[str], re.Match[str] | None], Builder]] = [
+            (regex.match, getattr(self, build)) for _, regex, build in ROWS
+        ]
 
-    def parse(
-        self,
-        message: str,
-        timestamp: float | None,
-        hostname: str | None,
-        program: str,
-        pid: int | None,
-        line_no: int | None,
-        raw: str | None,
-    ) -> Event | Skip:
-        """Parse one PAM message logged by ``program``."""
-        m = _FAILURE_RE.match(message)
-        if m is not None:
-            module, context, fields = m.group(1, 2, 3)
-            if module is None:
-                # "pop(pam_unix)[4920]: authentication failure; …": the module is in the tag.
-                start = program.find("(pam_")
-                if start < 0:
-                    self.pattern = None
-                    return NO_MATCH
-                module = program[start + 1 : program.find(")", start)]
-            count = 1
-        else:
-            m = _MORE_RE.match(message)
-            if m is None:
-                return self._other(message)
-            count = int(m.group(1))
-            fields = m.group(2)
-            module = context = None
+    def parse(self, message: str, h: Header) -> Event | Skip:
+        """Parse one PAM message logged by the header's program."""
+        for match, build in self._rows:
+            m = match(message)
+            if m is not None:
+                return build(m, h)
+        return self._other(message)
+
+    def lanes(self) -> list[tuple[str, re.Pattern[str], Builder]]:
+        """The rows as the framing reads them (see ``SshdMessages.lanes``)."""
+        return [(start, regex, getattr(self, build)) for start, regex, build in ROWS]
+
+    def _check_pass(self, m: re.Match[str], h: Header) -> Skip:
+        self.pattern = "pam.check_pass"
+        return NOT_RELEVANT
+
+    def _ignoring(self, m: re.Match[str], h: Header) -> Skip:
+        self.pattern = "pam.other"
+        return NOT_RELEVANT
+
+    def _failed(self, m: re.Match[str], h: Header) -> Event | Skip:
+        module, context, fields = m.group("module", "context", "fields")
+        if module is None:
+            # "pop(pam_unix)[4920]: authentication failure; …": the module is in the tag.
+            program = h.program
+            start = program.find("(pam_")
+            if start < 0:
+                self.pattern = None
+                return NO_MATCH
+            module = program[start + 1 : program.find(")", start)]
+        return self._fields(module, context, fields, 1, h)
+
+    def _more(self, m: re.Match[str], h: Header) -> Event:
+        return self._fields(None, None, m.group("fields"), int(m.group("count")), h)
+
+    def _fields(
+        self, module: str | None, context: str | None, fields: str, count: int, h: Header
+    ) -> Event:
         f = _FIELDS_RE.match(fields)
         if f is not None:
             ruser, rhost, user = f.group(1, 2, 3)
@@ -121,20 +134,7 @@ class PamMessages:
             ruser, rhost = "", ""
             at = fields.rfind("user=")
             user = fields[at + 5 :].strip() if at == 0 or fields[at - 1 : at] == " " else None
-        return self._failure(
-            module,
-            context,
-            ruser,
-            rhost,
-            user,
-            count,
-            timestamp,
-            hostname,
-            program,
-            pid,
-            line_no,
-            raw,
-        )
+        return self._failure(module, context, ruser, rhost, user, count, h)
 
     def _failure(
         self,
@@ -144,12 +144,7 @@ class PamMessages:
         rhost: str,
         user: str | None,
         count: int,
-        timestamp: float | None,
-        hostname: str | None,
-        program: str,
-        pid: int | None,
-        line_no: int | None,
-        raw: str | None,
+        h: Header,
     ) -> Event:
         if module is None:
             self.pattern = "pam.more_failures"
@@ -163,6 +158,7 @@ class PamMessages:
             ip, name = self._addresses.memo.get(rhost) or self._addresses.split(rhost)
         else:
             ip = name = None
+        timestamp, hostname, program, pid, line_no, raw = h
         return Event(
             timestamp,
             AUTH_FAILURE,
@@ -188,110 +184,6 @@ class PamMessages:
             line_no,
             raw,
         )
-
-    def fast_builders(self) -> dict[str, FastBuilder]:
-        """The builder of each :data:`FAST_MESSAGES` shape (see ``SshdMessages``).
-
-        Each builds what ``parse`` would build, ``_failure`` inlined.
-        """
-        memo, split = self._addresses.memo, self._addresses.split
-        # "pam_unix(sshd:auth)" to its failure's reason: formatted once per module.
-        reasons: dict[str, str] = {}
-        new_event, init_event = object.__new__, Event.__init__  # see sshd.FRAME_GROUPS
-
-        def module(
-            g: Groups, timestamp: float | None, line_no: int | None, raw: str | None
-        ) -> Event | Skip:
-            _, _, _, _, hostname, program, pid, head, ruser, rhost, user = g
-            if ruser is None:
-                self.pattern = "pam.check_pass"
-                return NOT_RELEVANT
-            reason = reasons.get(head)
-            if reason is None:
-                if len(reasons) >= _REASON_MEMO_SIZE:
-                    reasons.clear()
-                cut = head.index("(")
-                reason = reasons[head] = _failure_reason(head[:cut], head[cut + 1 : -1])
-            self.pattern = "pam.auth_failure"
-            if not user:
-                user = ruser or None
-            if rhost:
-                ip, name = memo.get(rhost) or split(rhost)
-            else:
-                ip = name = None
-            event = new_event(Event)
-            init_event(
-                event,
-                timestamp,
-                AUTH_FAILURE,
-                FAILURE,
-                ACTION,
-                ip,
-                name,
-                None,
-                user,
-                hostname,
-                program,
-                int(pid),
-                1,
-                None,
-                None,
-                None,
-                None,
-                None,
-                None,
-                None,
-                reason,
-                DATASET,
-                line_no,
-                raw,
-            )
-            return event
-
-        def more(
-            g: Groups, timestamp: float | None, line_no: int | None, raw: str | None
-        ) -> Event | Skip:
-            _, _, _, _, hostname, program, pid, count, ruser, rhost, user = g
-            if count is None:
-                self.pattern = "pam.other"
-                return NOT_RELEVANT
-            self.pattern = "pam.more_failures"
-            if not user:
-                user = ruser or None
-            if rhost:
-                ip, name = memo.get(rhost) or split(rhost)
-            else:
-                ip = name = None
-            event = new_event(Event)
-            init_event(
-                event,
-                timestamp,
-                AUTH_FAILURE,
-                FAILURE,
-                ACTION,
-                ip,
-                name,
-                None,
-                user,
-                hostname,
-                program,
-                int(pid),
-                int(count),
-                None,
-                None,
-                None,
-                None,
-                None,
-                None,
-                None,
-                "more PAM authentication failures",
-                DATASET,
-                line_no,
-                raw,
-            )
-            return event
-
-        return {"pam_": module, "PAM ": more}
 
     def _other(self, message: str) -> Skip:
         """PAM lines that are understood but are not failures."""

@@ -1,9 +1,9 @@
 """OpenSSH ``sshd`` / ``sshd-session`` messages (the text after the syslog tag).
 
-(Why this file is long: every sshd message family is here, twice: the general
-handlers and the fast lane that restates the commonest shapes inline for speed. One
-table-driven parser per format is issue 17's work; until then the two must be read
-side by side, which one file makes possible.)
+(Why this file is long: it is one table, every sshd message family OpenSSH logs with
+its expression and builder (:data:`ROWS`, then the handlers of the words no single
+expression reads), and the per-connection memory they share. Split, a family would
+be read apart from the state it updates.)
 
 Every failure family fail2ban's ``sshd`` filter knows in its normal mode is an event
 (our own expressions, written from OpenSSH's log calls), and so are the pre-auth
@@ -71,8 +71,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from types import MappingProxyType
-from typing import Any, Final, TypeVar
+from typing import Any, Final, NamedTuple, TypeVar
 
 from soc.events import (
     ACCESS_DENIED,
@@ -86,7 +85,7 @@ from soc.events import (
     Event,
 )
 from soc.parse.address import AddressMemo
-from soc.parse.base import NO_MATCH, NOT_RELEVANT, Skip
+from soc.parse.base import NO_MATCH, NOT_RELEVANT, Builder, Header, Skip
 
 DATASET: Final = "sshd"
 ACTION_LOGIN: Final = "ssh_login"
@@ -147,67 +146,21 @@ PATTERNS: Final[tuple[str, ...]] = (
 
 _S: Final = re.DOTALL
 
-#: The message shapes of nearly every sshd line of a brute force, by the first four
-#: characters of the message: ``SyslogParser`` puts each after its framing expression
-#: (which has :data:`FRAME_GROUPS` groups) to read a line in one match, the "fast lane",
-#: and hands the match's ``groups()`` to the builder of the same key
-#: (``SshdMessages.fast_builders``). What an expression accepts is a subset of what the
-#: general path accepts, giving the same event: either a shape of the general
-#: expressions below, built the same way, or a whole message of one first word, handed
-#: to that word's handler. Anything else takes the general path.
-FAST_MESSAGES: Final[Mapping[str, str]] = MappingProxyType(
-    {
-        "Fail": r"Failed (\S+) for (?P<fa_inv>invalid user )?(\S*) from (\S+)"
-        r" port ([0-9]{1,5}) ssh2(?(fa_inv)\Z|(?:\Z|: ))",
-        "Inva": r"Invalid user (\S*) from (\S+) port ([0-9]{1,5})\Z",
-        "Acce": r"Accepted (\S+) for (?!invalid user )(\S+) from (\S+) port ([0-9]{1,5}) ssh2"
-        r"(?:\Z|: )",
-        # The address group is None for the last alternative, "Disconnecting … user".
-        **dict.fromkeys(
-            ("Conn", "Disc"),
-            r"(?:(?:Connection (?:closed|reset) by|Disconnected from)"
-            r"(?: (invalid|authenticating) user (\S*))? ([^\s\[]\S*) port ([0-9]{1,5})"
-            r"( \[preauth\])?"
-            r"|Disconnecting (?:invalid|authenticating) user \S* \S+ port [0-9]{1,5}:"
-            r" Too many authentication failures \[preauth\])\Z",
-        ),
-        "Rece": r"Received disconnect from (\S+) port ([0-9]{1,5}):11: [^\[\]]*"
-        r"( \[preauth\])?\Z",
-        # The last group is the message after "error: " for "kex_exchange_identification:".
-        **dict.fromkeys(
-            ("erro", "maxi"),
-            r"(?:(?:error: )?maximum authentication attempts exceeded for (invalid user )?(\S*)"
-            r" from (\S+) port ([0-9]{1,5}) ssh2 \[preauth\]"
-            r"|error: (kex_exchange_identification:(?: .*)?))\Z",
-        ),
-        "Unab": r"(Unable(?: .*)?)\Z",
-        "bann": r"(banner(?: .*)?)\Z",
-    }
-)
-#: Groups of the framing before a fast message's: the traditional stamp; the RFC 3339
-#: stamp, its fraction and offset; host, program, PID.
-FRAME_GROUPS: Final = 7
-# The fast lane builds an event as object.__new__(Event) and a plain call of
-# Event.__init__: the very object Event(...) makes, without type.__call__'s detour
-# through C (which costs a tenth of a line). That holds while Event has no __new__.
-if Event.__new__ is not object.__new__:  # pragma: no cover
-    raise ImportError("Event defines __new__: the fast lane must call Event(...)")
-
 # "Failed <method> for <valid user> from <host> [port N] [sshN][: auth info]".
 _FAILED_VALID_RE: Final = re.compile(
-    r"(Failed|Accepted) (\S+) for (?!invalid user )(\S+) from (\S+)(?: port (\d+))?(?: ssh\d*)?"
-    r"(?:\Z|: )",
+    r"(Failed|Accepted) (?P<method>\S+) for (?!invalid user )(?P<user>\S+) from (?P<address>\S+)"
+    r"(?: port (?P<port>\d+))?(?: ssh\d*)?(?:\Z|: )",
     _S,
 )
 # Any user (names with spaces): the last "from" whose remainder is what sshd appends.
 _FAILED_ANY_RE: Final = re.compile(
-    r"(Failed|Accepted) (\S+) for (invalid user )?(.*) from (\S+)(?: port (\d+))?"
-    r"(?: ssh\d*)?(?::\s.*)?\Z",
+    r"(Failed|Accepted) (?P<method>\S+) for (?P<invalid>invalid user )?(?P<user>.*)"
+    r" from (?P<address>\S+)(?: port (?P<port>\d+))?(?: ssh\d*)?(?::\s.*)?\Z",
     _S,
 )
 _INVALID_USER_RE: Final = re.compile(
-    r"(?:[Ii]nvalid|[Ii]llegal) user (.*) from (\S+)(?: port (\d+))?(?: ssh\d)?(?: \[preauth\])?"
-    r"\s*\Z",
+    r"(?:[Ii]nvalid|[Ii]llegal) user (?P<user>.*) from (?P<address>\S+)(?: port (?P<port>\d+))?"
+    r"(?: ssh\d)?(?: \[preauth\])?\s*\Z",
     _S,
 )
 _NOT_ALLOWED_RE: Final = re.compile(
@@ -229,25 +182,34 @@ _PAM_ERROR_RE: Final = re.compile(
 _ROOT_REFUSED_RE: Final = re.compile(r"ROOT LOGIN REFUSED FROM (\S+?)(?: port (\d+))?(?: |\Z)")
 _REFUSED_CONNECT_RE: Final = re.compile(r"refused connect from \S* \((\S+)\)")
 _RECEIVED_DISCONNECT_RE: Final = re.compile(
-    r"Received disconnect from (\S+)(?: port (\d+))?:\s*(\d+): ?(.*?)(?: \[preauth\])?\s*\Z", _S
+    r"Received disconnect from (?P<address>\S+)(?: port (?P<port>\d+))?:\s*(?P<code>\d+): ?"
+    r"(?P<text>.*?)(?: \[preauth\])?\s*\Z",
+    _S,
 )
 _MAX_ATTEMPTS_RE: Final = re.compile(
-    r"maximum authentication attempts exceeded for (invalid user )?(.*) from (\S+)"
-    r"(?: port (\d+))?(?: ssh\d*)?(?: \[preauth\])?\s*\Z",
+    r"maximum authentication attempts exceeded for (?P<invalid>invalid user )?(?P<user>.*)"
+    r" from (?P<address>\S+)(?: port (?P<port>\d+))?(?: ssh\d*)?(?: \[preauth\])?\s*\Z",
     _S,
 )
 _TOO_MANY_RE: Final = re.compile(
-    r"Disconnecting: Too many authentication failures(?: for (.*?))?(?: \[preauth\])?\s*\Z", _S
+    r"Disconnecting: Too many authentication failures(?: for (?P<user>.*?))?(?: \[preauth\])?"
+    r"\s*\Z",
+    _S,
 )
 _DISCONNECTING_USER_RE: Final = re.compile(
-    r"Disconnecting (?:from )?(invalid|authenticating) user (.*?) (\S+) port (\d+): (.*)\Z", _S
+    r"Disconnecting (?:from )?(?P<kind>invalid|authenticating) user (?P<user>.*?)"
+    r" (?P<address>\S+) port (?P<port>\d+): (?P<text>.*)\Z",
+    _S,
 )
 _CLOSED_RE: Final = re.compile(
     r"(?:Connection (?:closed|reset) by|Disconnected from)"
-    r"(?: (invalid|authenticating) user (.*?))? ([^\s\[]\S*?)(?: port (\d+))?( \[preauth\])?\s*\Z",
+    r"(?: (?P<kind>invalid|authenticating) user (?P<user>.*?))? (?P<address>[^\s\[]\S*?)"
+    r"(?: port (?P<port>\d+))?(?P<preauth> \[preauth\])?\s*\Z",
     _S,
 )
-_CONNECTION_FROM_RE: Final = re.compile(r"Connection from (\S+)(?: port (\d+))?(?: |\Z)")
+_CONNECTION_FROM_RE: Final = re.compile(
+    r"Connection from (?P<address>\S+)(?: port (?P<port>\d+))?(?: |\Z)"
+)
 _NO_IDENT_RE: Final = re.compile(
     r"Did not receive identification string from (\S+)(?: port (\d+))?\s*\Z"
 )
@@ -255,7 +217,8 @@ _BAD_PROTOCOL_RE: Final = re.compile(
     r"Bad protocol version identification '.*' from (\S+)(?: port (\d+))?\s*\Z", _S
 )
 _BANNER_RE: Final = re.compile(
-    r"banner exchange: Connection from (\S+)(?: port (\d+))?: (.*)\Z", _S
+    r"banner exchange: Connection from (?P<address>\S+)(?: port (?P<port>\d+))?: (?P<text>.*)\Z",
+    _S,
 )
 _DISPATCH_FATAL_RE: Final = re.compile(
     r"ssh_dispatch_run_fatal: Connection from (?:(?:invalid|authenticating) user .*? )?(\S+)"
@@ -266,11 +229,15 @@ _TIMEOUT_RE: Final = re.compile(
     r"Timeout before authentication for (?:connection from )?(\S+?)(?: port (\d+))?(?: |,|\Z)"
 )
 _NEGOTIATE_RE: Final = re.compile(
-    r"Unable to negotiate with (\S+)(?: port (\d+))?: (no matching .*? found)", _S
+    r"Unable to negotiate with (?P<address>\S+)(?: port (?P<port>\d+))?:"
+    r" (?P<text>no matching .*? found)",
+    _S,
 )
 _DROP_RE: Final = re.compile(
     r"drop connection #\d+ from \[(.*)\]:(\d+) on \[.*\]:\d+ (past MaxStartups|penalty: .*)\Z", _S
 )
+_INVALID_WORDS: Final = ("Invalid", "invalid", "Illegal", "illegal")
+_KEX_RE: Final = re.compile(r"kex_exchange_identification:(?: (?P<cause>.*))?\Z", _S)
 _SSH_AUDIT_RE: Final = re.compile(r"SSH: Server;Ltype: \w+;Remote: (\S+)-\d+;")
 _KEX_FAILURE_CAUSES: Final = (
     "client sent invalid protocol identifier",
@@ -330,15 +297,42 @@ _INVALID_REASONS: Final = {
     method: f"failed {method} for invalid user" for method in _METHOD_PATTERN
 }
 
-#: A fast-lane match's ``groups()``: :data:`FRAME_GROUPS` of the framing, then the message's.
-Groups = tuple[Any, ...]
-#: Builds the event of one fast message shape: (groups, timestamp, line number, raw).
-FastBuilder = Callable[[Groups, float | None, int | None, str | None], Event | Skip]
+Handler = Callable[[str, Header], Event | Skip]
 
 
-Handler = Callable[
-    [str, float | None, str | None, str, int | None, int | None, str | None], Event | Skip
-]
+class Row(NamedTuple):
+    """One message family: the first word, the expression, the builder's method name."""
+
+    word: str
+    regex: re.Pattern[str]
+    build: str
+
+
+#: The message families read by an expression, in the order a word's rows are tried.
+#: A line none of its word's rows reads goes to that word's handler (``_handlers``),
+#: which knows the understood lines that are no event; a word with rows and no handler
+#: gives ``NO_MATCH``. :class:`~soc.parse.syslog.SyslogParser` reads the same rows with
+#: the framing in front (one match per line for the lines of a brute force): the same
+#: expression and builder either way.
+ROWS: Final[tuple[Row, ...]] = (
+    Row("Failed", _FAILED_VALID_RE, "_failed_valid"),
+    Row("Failed", _FAILED_ANY_RE, "_failed_any"),
+    Row("Accepted", _FAILED_VALID_RE, "_accepted"),
+    Row("Accepted", _FAILED_ANY_RE, "_accepted"),
+    *(Row(word, _INVALID_USER_RE, "_invalid_user") for word in _INVALID_WORDS),
+    Row("Connection", _CONNECTION_FROM_RE, "_connection_from"),
+    Row("Connection", _CLOSED_RE, "_closed"),
+    Row("Disconnected", _CLOSED_RE, "_closed"),
+    Row("Received", _RECEIVED_DISCONNECT_RE, "_received"),
+    Row("maximum", _MAX_ATTEMPTS_RE, "_max_attempts"),
+    Row("Disconnecting:", _TOO_MANY_RE, "_too_many"),
+    Row("Disconnecting", _DISCONNECTING_USER_RE, "_disconnecting"),
+    Row("Unable", _NEGOTIATE_RE, "_negotiate"),
+    Row("banner", _BANNER_RE, "_banner"),
+    Row("kex_exchange_identification:", _KEX_RE, "_kex"),
+)
+#: Words sshd also logs after ``error: `` (the same family, louder).
+LOUD_WORDS: Final = frozenset({"maximum", "kex_exchange_identification:"})
 
 
 _V = TypeVar("_V")
@@ -372,10 +366,7 @@ _Seen = tuple[str | None, str, str | None]
 #: hostname and the failure waiting for that connection's address.
 _Waiting = tuple[str | None, _Pending]
 
-Fallback = Callable[
-    [str, float | None, str | None, str, int | None, int | None, str | None],
-    Event | Skip | None,
-]
+Fallback = Callable[[str, Header], Event | Skip | None]
 
 
 class SshdMessages:
@@ -391,6 +382,7 @@ class SshdMessages:
         "_handlers",
         "_memo",
         "_offered",
+        "_rows",
         "_seen",
         "_stateful",
         "_waiting",
@@ -414,37 +406,32 @@ class SshdMessages:
         # Connections whose only failures so far are key offers: hostname and user.
         self._offered: dict[int, tuple[str | None, str | None]] = {}
         self.pattern: str | None = None
-        invalid = self._invalid_user
+        #: Each word's rows, bound: (the expression's match, the builder).
+        self._rows: dict[str, list[tuple[Callable[[str], re.Match[str] | None], Builder]]] = {}
+        for row in ROWS:
+            self._rows.setdefault(row.word, []).append((row.regex.match, getattr(self, row.build)))
+        #: Words read by a handler alone, and what a word's rows did not read.
         self._handlers: dict[str, Handler] = {
             "error:": self._prefixed,
             "fatal:": self._prefixed,
-            "Failed": self._failed,
-            "Accepted": self._accepted,
-            "Invalid": invalid,
-            "invalid": invalid,
-            "Illegal": invalid,
-            "illegal": invalid,
+            "Accepted": self._accepted_other,
             "User": self._user,
             "ROOT": self._root_refused,
             "refused": self._refused_connect,
-            "Received": self._received,
-            "Connection": self._connection,
-            "Disconnected": self._closed,
-            "Disconnecting:": self._too_many,
-            "Disconnecting": self._disconnecting,
-            "maximum": self._max_attempts,
+            "Received": self._received_other,
+            "Connection": self._closed_other,
+            "Disconnected": self._closed_other,
+            "Disconnecting": self._disconnecting_other,
             "PAM:": self._pam_error,
             "Authentication": self._pam_error,
             "authentication": self._pam_error,
             "Did": self._no_identification,
             "Bad": self._bad_protocol,
-            "banner": self._banner,
             "ssh_dispatch_run_fatal:": self._dispatch_fatal,
             "Timeout": self._timeout,
             "Read": self._read_reset,
-            "Unable": self._unable,
+            "Unable": self._unable_other,
             "no": self._no_matching,
-            "kex_exchange_identification:": self._kex,
             "drop": self._drop,
             "SSH:": self._audit,
             "Server": self._server,
@@ -461,29 +448,43 @@ class SshdMessages:
     def parse(
         self,
         message: str,
-        timestamp: float | None,
-        hostname: str | None,
-        program: str,
-        pid: int | None,
-        line_no: int | None,
-        raw: str | None,
+        h: Header,
     ) -> Event | Skip:
         """Parse one sshd message (``error: ``/``fatal: `` prefixes allowed)."""
         space = message.find(" ")
-        handler = self._handlers.get(message if space < 0 else message[:space])
+        word = message if space < 0 else message[:space]
+        rows = self._rows.get(word)
+        if rows is not None:
+            for match, build in rows:
+                m = match(message)
+                if m is not None:
+                    return build(m, h)
+        handler = self._handlers.get(word)
         if handler is not None:
-            return handler(message, timestamp, hostname, program, pid, line_no, raw)
-        return self._unknown_word(message, timestamp, hostname, program, pid, line_no, raw)
+            return handler(message, h)
+        if rows is not None:
+            self.pattern = None
+            return NO_MATCH
+        return self._unknown_word(message, h)
+
+    def lanes(self) -> list[tuple[str, re.Pattern[str], Builder]]:
+        """The rows as the framing reads them: (message start, expression, builder).
+
+        A message of one of :data:`LOUD_WORDS` may come after ``error: `` too.
+        """
+        out = []
+        for row in ROWS:
+            build = getattr(self, row.build)
+            out.append((row.word + " ", row.regex, build))
+            if row.word in LOUD_WORDS:
+                loud = re.compile("error: " + row.regex.pattern, row.regex.flags)
+                out.append(("error: " + row.word + " ", loud, build))
+        return out
 
     def _unknown_word(
         self,
         message: str,
-        timestamp: float | None,
-        hostname: str | None,
-        program: str,
-        pid: int | None,
-        line_no: int | None,
-        raw: str | None,
+        h: Header,
     ) -> Event | Skip:
         space = message.find(" ")
         word = message if space < 0 else message[:space]
@@ -495,7 +496,7 @@ class SshdMessages:
             return NOT_RELEVANT
         if self._fallback is not None:
             # PAM lines, "message repeated", Solaris "[ID …]": the router's business.
-            result = self._fallback(message, timestamp, hostname, program, pid, line_no, raw)
+            result = self._fallback(message, h)
             if result is not None:
                 return result
         self.pattern = None
@@ -504,20 +505,13 @@ class SshdMessages:
     def _prefixed(
         self,
         message: str,
-        timestamp: float | None,
-        hostname: str | None,
-        program: str,
-        pid: int | None,
-        line_no: int | None,
-        raw: str | None,
+        h: Header,
     ) -> Event | Skip:
         """``error: …`` and ``fatal: …``: the same messages, louder."""
         message = message[7:]
-        space = message.find(" ")
-        handler = self._handlers.get(message if space < 0 else message[:space])
-        if handler is None or handler == self._prefixed:
-            return self._unknown_word(message, timestamp, hostname, program, pid, line_no, raw)
-        return handler(message, timestamp, hostname, program, pid, line_no, raw)
+        if message.startswith(("error:", "fatal:")):
+            return self._unknown_word(message, h)
+        return self.parse(message, h)
 
     # --- building events ------------------------------------------------------------
 
@@ -530,12 +524,7 @@ class SshdMessages:
         port: str | None,
         user: str | None,
         reason: str,
-        timestamp: float | None,
-        hostname: str | None,
-        program: str,
-        pid: int | None,
-        line_no: int | None,
-        raw: str | None,
+        h: Header,
     ) -> Event:
         if address is None:
             ip = name = None
@@ -543,6 +532,7 @@ class SshdMessages:
             ip, name = self._memo.get(address) or self._addresses.split(address)
         # A TCP port, or None when absent or out of range.
         number = None if port is None or len(port) > 5 else int(port)
+        timestamp, hostname, program, pid, line_no, raw = h
         return Event(
             timestamp,
             kind,
@@ -571,18 +561,45 @@ class SshdMessages:
 
     # --- per-connection state -------------------------------------------------------
 
-    def _remember(
-        self, hostname: str | None, pid: int | None, address: str, port: str | None
-    ) -> None:
-        """Record the address of the connection ``pid`` serves."""
-        if pid is not None and self._stateful:
+    def state(self) -> dict[str, Any]:
+        """The per-connection tables as plain JSON, oldest first (the order trimming uses).
+
+        ``seen``: [pid, hostname, address, port]; ``waiting``: [pid, hostname, pattern,
+        kind, outcome, action, user, reason]; ``offered``: [pid, hostname, user].
+        """
+        return {
+            "seen": [[pid, *seen] for pid, seen in self._seen.items()],
+            "waiting": [
+                [pid, host, p.pattern, p.kind, p.outcome, p.action, p.user, p.reason]
+                for pid, (host, p) in self._waiting.items()
+            ],
+            "offered": [[pid, *offered] for pid, offered in self._offered.items()],
+        }
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """Continue from :meth:`state`'s tables (replacing the current ones)."""
+        self._seen.clear()
+        self._seen.update(
+            (int(pid), (host, address, port)) for pid, host, address, port in state["seen"]
+        )
+        self._waiting.clear()
+        self._waiting.update(
+            (int(row[0]), (row[1], _Pending(*row[2:8]))) for row in state["waiting"]
+        )
+        self._offered.clear()
+        self._offered.update((int(pid), (host, user)) for pid, host, user in state["offered"])
+
+    def _remember(self, h: Header, address: str, port: str | None) -> None:
+        """Record the address of the connection the line's sshd PID serves."""
+        if h.pid is not None and self._stateful:
             seen = self._seen
-            seen[pid] = (hostname, address, port)
+            seen[h.pid] = (h.hostname, address, port)
             if len(seen) > MAX_CONNECTIONS:
                 _trim(seen)
 
-    def _forget(self, hostname: str | None, pid: int | None) -> _Pending | None:
-        """End the connection ``pid``: return the failure still waiting for it, if any."""
+    def _forget(self, h: Header) -> _Pending | None:
+        """End the line's connection: return the failure still waiting for it, if any."""
+        hostname, pid = h.hostname, h.pid
         if pid is None or not self._stateful:
             return None
         self._seen.pop(pid, None)
@@ -602,18 +619,10 @@ class SshdMessages:
             offered.pop(pid, None)
 
     def _keys_rejected(
-        self,
-        hostname: str | None,
-        pid: int | None,
-        address: str,
-        port: str | None,
-        user: str | None,
-        timestamp: float | None,
-        program: str,
-        line_no: int | None,
-        raw: str | None,
+        self, h: Header, address: str, port: str | None, user: str | None
     ) -> Event | None:
         """The failed attempt of a connection that offered only keys, ended by this line."""
+        hostname, pid = h.hostname, h.pid
         if pid is None or not self._offered:
             return None
         offered = self._offered.pop(pid, None)
@@ -627,12 +636,7 @@ class SshdMessages:
             port,
             user if user is not None else offered[1],
             KEYS_REJECTED,
-            timestamp,
-            hostname,
-            program,
-            pid,
-            line_no,
-            raw,
+            h,
         )
 
     def _forget_waiting(self, hostname: str | None, pid: int) -> _Pending | None:
@@ -649,15 +653,11 @@ class SshdMessages:
         action: str,
         user: str | None,
         reason: str,
-        timestamp: float | None,
-        hostname: str | None,
-        program: str,
-        pid: int | None,
-        line_no: int | None,
-        raw: str | None,
+        h: Header,
     ) -> Event | Skip:
         """A failure line that names no address: use the connection's, or wait for it."""
         self.pattern = pattern
+        hostname, pid = h.hostname, h.pid
         if pid is None or not self._stateful:
             return AWAITING_ADDRESS
         seen = self._seen.get(pid)
@@ -670,12 +670,7 @@ class SshdMessages:
                 seen[2],
                 user,
                 reason,
-                timestamp,
-                hostname,
-                program,
-                pid,
-                line_no,
-                raw,
+                h,
             )
         waiting = self._waiting
         waiting[pid] = (hostname, _Pending(pattern, kind, outcome, action, user, reason))
@@ -688,12 +683,7 @@ class SshdMessages:
         pending: _Pending | None,
         address: str,
         port: str | None,
-        timestamp: float | None,
-        hostname: str | None,
-        program: str,
-        pid: int | None,
-        line_no: int | None,
-        raw: str | None,
+        h: Header,
     ) -> Event | None:
         """The failure that waited for the address this line gives, if any."""
         if pending is None:
@@ -706,12 +696,7 @@ class SshdMessages:
             port,
             pending.user,
             pending.reason,
-            timestamp,
-            hostname,
-            program,
-            pid,
-            line_no,
-            raw,
+            h,
         )
 
     def _preauth_failure(
@@ -720,18 +705,13 @@ class SshdMessages:
         address: str,
         port: str | None,
         reason: str,
-        timestamp: float | None,
-        hostname: str | None,
-        program: str,
-        pid: int | None,
-        line_no: int | None,
-        raw: str | None,
+        h: Header,
     ) -> Event:
         """A protocol-level failure before authentication, with its address."""
         self.pattern = pattern
-        if pid is not None and self._waiting:
+        if h.pid is not None and self._waiting:
             # This line counts the connection's failure: nothing is left waiting.
-            self._waiting.pop(pid, None)
+            self._waiting.pop(h.pid, None)
         return self._event(
             PREAUTH,
             FAILURE,
@@ -740,40 +720,20 @@ class SshdMessages:
             port,
             None,
             reason,
-            timestamp,
-            hostname,
-            program,
-            pid,
-            line_no,
-            raw,
+            h,
         )
 
     # --- handlers, one per first word -----------------------------------------------
 
-    def _failed(
-        self,
-        message: str,
-        timestamp: float | None,
-        hostname: str | None,
-        program: str,
-        pid: int | None,
-        line_no: int | None,
-        raw: str | None,
-    ) -> Event | Skip:
-        m = _FAILED_VALID_RE.match(message)
-        if m is not None:
-            method, user, address, port = m.group(2, 3, 4, 5)
-            invalid = False
-        else:
-            m = _FAILED_ANY_RE.match(message)
-            if m is None:
-                self.pattern = None
-                return NO_MATCH
-            method, invalid_text, user, address, port = m.group(2, 3, 4, 5, 6)
-            invalid = invalid_text is not None
-        return self._failure(
-            method, invalid, user, address, port, timestamp, hostname, program, pid, line_no, raw
+    def _failed_valid(self, m: re.Match[str], h: Header) -> Event | Skip:
+        method, user, address, port = m.group("method", "user", "address", "port")
+        return self._failure(method, False, user, address, port, h)
+
+    def _failed_any(self, m: re.Match[str], h: Header) -> Event | Skip:
+        method, invalid, user, address, port = m.group(
+            "method", "invalid", "user", "address", "port"
         )
+        return self._failure(method, invalid is not None, user, address, port, h)
 
     def _failure(
         self,
@@ -782,12 +742,7 @@ class SshdMessages:
         user: str | None,
         address: str,
         port: str | None,
-        timestamp: float | None,
-        hostname: str | None,
-        program: str,
-        pid: int | None,
-        line_no: int | None,
-        raw: str | None,
+        h: Header,
     ) -> Event:
         """The event of a ``Failed <method>`` line (the hottest line: no helper calls)."""
         if invalid:
@@ -801,6 +756,7 @@ class SshdMessages:
             kind, user = INVALID_USER, None
             reason = f"failed {method} for invalid user"
         self.pattern = _METHOD_PATTERN.get(method, "sshd.failed_other")
+        timestamp, hostname, program, pid, line_no, raw = h
         if pid is not None and self._stateful:
             seen = self._seen
             seen[pid] = (hostname, address, port)
@@ -834,355 +790,16 @@ class SshdMessages:
             raw,
         )
 
-    # --- the fast lane --------------------------------------------------------------
+    def _accepted(self, m: re.Match[str], h: Header) -> Event | Skip:
+        method, user, address, port = m.group("method", "user", "address", "port")
+        return self._success(method, user, address, port, h)
 
-    def fast_builders(self) -> dict[str, FastBuilder]:
-        """The builder of each :data:`FAST_MESSAGES` shape, by the same key.
-
-        A builder gets the line's match ``groups()`` (the framing's, then the
-        message's) and builds the event the general handler would build, with the
-        per-connection bookkeeping inlined and everything it needs bound to locals.
-        """
-        memo, split = self._memo, self._addresses.split
-        seen, waiting, offered = self._seen, self._waiting, self._offered
-        note, keys_rejected = self._note_failure, self._keys_rejected
-        stateful = self._stateful
-        reasons, invalid_reasons, method_patterns = _REASONS, _INVALID_REASONS, _METHOD_PATTERN
-        closed_reasons = _CLOSED_REASONS
-        new_event, init_event = object.__new__, Event.__init__  # see FRAME_GROUPS
-
-        def failed(
-            g: Groups, timestamp: float | None, line_no: int | None, raw: str | None
-        ) -> Event:
-            # _failure's body again, minus a call: this is the line of a brute force.
-            _, _, _, _, hostname, program, pid_text, method, invalid, user, address, port_text = g
-            pid = int(pid_text)
-            if invalid is None:
-                kind = AUTH_FAILURE
-                reason = reasons.get(method) or f"failed {method}"
-            else:
-                kind = INVALID_USER
-                reason = invalid_reasons.get(method) or f"failed {method} for invalid user"
-            self.pattern = method_patterns.get(method, "sshd.failed_other")
-            if stateful:
-                seen[pid] = (hostname, address, port_text)
-                if len(seen) > MAX_CONNECTIONS:
-                    _trim(seen)
-                if method == "publickey" or offered:
-                    note(hostname, pid, "" if invalid else method, user)
-            ip, name = memo.get(address) or split(address)
-            port = int(port_text)
-            event = new_event(Event)
-            init_event(
-                event,
-                timestamp,
-                kind,
-                FAILURE,
-                ACTION_LOGIN,
-                ip,
-                name,
-                port if port <= 65535 else None,
-                user,
-                hostname,
-                program,
-                pid,
-                1,
-                None,
-                None,
-                None,
-                None,
-                None,
-                None,
-                None,
-                reason,
-                DATASET,
-                line_no,
-                raw,
-            )
-            return event
-
-        def invalid_user(
-            g: Groups, timestamp: float | None, line_no: int | None, raw: str | None
-        ) -> Event:
-            # _invalid, inlined.
-            _, _, _, _, hostname, program, pid_text, user, address, port_text = g
-            pid = int(pid_text)
-            self.pattern = "sshd.invalid_user"
-            if stateful:
-                seen[pid] = (hostname, address, port_text)
-                if len(seen) > MAX_CONNECTIONS:
-                    _trim(seen)
-            ip, name = memo.get(address) or split(address)
-            port = int(port_text)
-            event = new_event(Event)
-            init_event(
-                event,
-                timestamp,
-                INVALID_USER,
-                FAILURE,
-                ACTION_LOGIN,
-                ip,
-                name,
-                port if port <= 65535 else None,
-                user,
-                hostname,
-                program,
-                pid,
-                1,
-                None,
-                None,
-                None,
-                None,
-                None,
-                None,
-                None,
-                "invalid user",
-                DATASET,
-                line_no,
-                raw,
-            )
-            return event
-
-        def accepted(
-            g: Groups, timestamp: float | None, line_no: int | None, raw: str | None
-        ) -> Event:
-            _, _, _, _, hostname, program, pid, method, user, address, port = g
-            return self._success(
-                method, user, address, port, timestamp, hostname, program, int(pid), line_no, raw
-            )
-
-        def closed(
-            g: Groups, timestamp: float | None, line_no: int | None, raw: str | None
-        ) -> Event | Skip:
-            # _closing, inlined; and "Disconnecting … Too many authentication failures".
-            _, _, _, _, hostname, program, pid_text, who, user, address, port_text, preauth = g
-            if address is None:
-                # sshd logged "maximum authentication attempts exceeded" just before.
-                self.pattern = "sshd.too_many_failures_disconnect"
-                return NOT_RELEVANT
-            self.pattern = "sshd.connection_closed" if preauth is None else "sshd.closed_preauth"
-            pid = int(pid_text)
-            if stateful:
-                # The connection ends: report what waited for its address.
-                seen.pop(pid, None)
-                if waiting:
-                    settled = self._settle(
-                        self._forget_waiting(hostname, pid),
-                        address,
-                        port_text,
-                        timestamp,
-                        hostname,
-                        program,
-                        pid,
-                        line_no,
-                        raw,
-                    )
-                    if settled is not None:
-                        offered.pop(pid, None)
-                        return settled
-                if offered:
-                    rejected = keys_rejected(
-                        hostname, pid, address, port_text, user, timestamp, program, line_no, raw
-                    )
-                    if rejected is not None:
-                        return rejected
-            if preauth is None:
-                return NOT_RELEVANT
-            ip, name = memo.get(address) or split(address)
-            port = int(port_text)
-            event = new_event(Event)
-            init_event(
-                event,
-                timestamp,
-                PREAUTH,
-                UNKNOWN,
-                ACTION_CONNECTION,
-                ip,
-                name,
-                port if port <= 65535 else None,
-                user,
-                hostname,
-                program,
-                pid,
-                1,
-                None,
-                None,
-                None,
-                None,
-                None,
-                None,
-                None,
-                closed_reasons[who],
-                DATASET,
-                line_no,
-                raw,
-            )
-            return event
-
-        def received(
-            g: Groups, timestamp: float | None, line_no: int | None, raw: str | None
-        ) -> Event | Skip:
-            # _disconnect, inlined.
-            _, _, _, _, hostname, program, pid_text, address, port_text, preauth = g
-            self.pattern = "sshd.disconnected" if preauth is None else "sshd.disconnect_preauth"
-            pid = int(pid_text)
-            if stateful:
-                seen.pop(pid, None)
-                if waiting:
-                    settled = self._settle(
-                        self._forget_waiting(hostname, pid),
-                        address,
-                        port_text,
-                        timestamp,
-                        hostname,
-                        program,
-                        pid,
-                        line_no,
-                        raw,
-                    )
-                    if settled is not None:
-                        offered.pop(pid, None)
-                        return settled
-                if offered:
-                    rejected = keys_rejected(
-                        hostname, pid, address, port_text, None, timestamp, program, line_no, raw
-                    )
-                    if rejected is not None:
-                        return rejected
-            if preauth is None:
-                return NOT_RELEVANT
-            ip, name = memo.get(address) or split(address)
-            port = int(port_text)
-            event = new_event(Event)
-            init_event(
-                event,
-                timestamp,
-                PREAUTH,
-                UNKNOWN,
-                ACTION_CONNECTION,
-                ip,
-                name,
-                port if port <= 65535 else None,
-                None,
-                hostname,
-                program,
-                pid,
-                1,
-                None,
-                None,
-                None,
-                None,
-                None,
-                None,
-                None,
-                "client disconnected before authentication",
-                DATASET,
-                line_no,
-                raw,
-            )
-            return event
-
-        def exceeded(
-            g: Groups, timestamp: float | None, line_no: int | None, raw: str | None
-        ) -> Event | Skip:
-            # _exceeded, inlined; and "error: kex_exchange_identification: …".
-            _, _, _, _, hostname, program, pid_text, invalid, user, address, port_text, kex = g
-            pid = int(pid_text)
-            if kex is not None:
-                return self._kex(kex, timestamp, hostname, program, pid, line_no, raw)
-            self.pattern = "sshd.max_auth_attempts"
-            if stateful:
-                seen[pid] = (hostname, address, port_text)
-                if len(seen) > MAX_CONNECTIONS:
-                    _trim(seen)
-                if offered and invalid is None:
-                    rejected = keys_rejected(
-                        hostname, pid, address, port_text, user, timestamp, program, line_no, raw
-                    )
-                    if rejected is not None:
-                        return rejected
-            ip, name = memo.get(address) or split(address)
-            port = int(port_text)
-            event = new_event(Event)
-            init_event(
-                event,
-                timestamp,
-                AUTH_FAILURE if invalid is None else INVALID_USER,
-                FAILURE,
-                ACTION_LOGIN,
-                ip,
-                name,
-                port if port <= 65535 else None,
-                user,
-                hostname,
-                program,
-                pid,
-                1,
-                None,
-                None,
-                None,
-                None,
-                None,
-                None,
-                None,
-                "maximum authentication attempts exceeded",
-                DATASET,
-                line_no,
-                raw,
-            )
-            return event
-
-        def unable(
-            g: Groups, timestamp: float | None, line_no: int | None, raw: str | None
-        ) -> Event | Skip:
-            _, _, _, _, hostname, program, pid, message = g
-            return self._unable(message, timestamp, hostname, program, int(pid), line_no, raw)
-
-        def banner(
-            g: Groups, timestamp: float | None, line_no: int | None, raw: str | None
-        ) -> Event | Skip:
-            _, _, _, _, hostname, program, pid, message = g
-            return self._banner(message, timestamp, hostname, program, int(pid), line_no, raw)
-
-        builders: dict[str, FastBuilder] = {
-            "Fail": failed,
-            "Inva": invalid_user,
-            "Acce": accepted,
-            "Conn": closed,
-            "Disc": closed,
-            "Rece": received,
-            "erro": exceeded,
-            "maxi": exceeded,
-            "Unab": unable,
-            "bann": banner,
-        }
-        return builders
-
-    def _accepted(
-        self,
-        message: str,
-        timestamp: float | None,
-        hostname: str | None,
-        program: str,
-        pid: int | None,
-        line_no: int | None,
-        raw: str | None,
-    ) -> Event | Skip:
-        m = _FAILED_VALID_RE.match(message)
-        if m is not None:
-            method, user, address, port = m.group(2, 3, 4, 5)
-        else:
-            m = _FAILED_ANY_RE.match(message)
-            if m is None:
-                if message.startswith(("Accepted key ", "Accepted certificate ")):
-                    self.pattern = "sshd.accepted_key"
-                    return NOT_RELEVANT
-                self.pattern = None
-                return NO_MATCH
-            method, user, address, port = m.group(2, 4, 5, 6)
-        return self._success(
-            method, user, address, port, timestamp, hostname, program, pid, line_no, raw
-        )
+    def _accepted_other(self, message: str, h: Header) -> Event | Skip:
+        if message.startswith(("Accepted key ", "Accepted certificate ")):
+            self.pattern = "sshd.accepted_key"
+            return NOT_RELEVANT
+        self.pattern = None
+        return NO_MATCH
 
     def _success(
         self,
@@ -1190,16 +807,11 @@ class SshdMessages:
         user: str,
         address: str,
         port: str | None,
-        timestamp: float | None,
-        hostname: str | None,
-        program: str,
-        pid: int | None,
-        line_no: int | None,
-        raw: str | None,
+        h: Header,
     ) -> Event:
         self.pattern = "sshd.accepted"
         # A success ends whatever failure the connection had pending.
-        self._forget(hostname, pid)
+        self._forget(h)
         return self._event(
             AUTH_SUCCESS,
             SUCCESS,
@@ -1208,49 +820,22 @@ class SshdMessages:
             port,
             user,
             f"accepted {method}",
-            timestamp,
-            hostname,
-            program,
-            pid,
-            line_no,
-            raw,
+            h,
         )
 
-    def _invalid_user(
-        self,
-        message: str,
-        timestamp: float | None,
-        hostname: str | None,
-        program: str,
-        pid: int | None,
-        line_no: int | None,
-        raw: str | None,
-    ) -> Event | Skip:
-        m = _INVALID_USER_RE.match(message)
-        if m is None:
-            self.pattern = None
-            return NO_MATCH
-        user, address, port = m.group(1, 2, 3)
-        return self._invalid(user, address, port, timestamp, hostname, program, pid, line_no, raw)
+    def _invalid_user(self, m: re.Match[str], h: Header) -> Event | Skip:
+        user, address, port = m.group("user", "address", "port")
+        return self._invalid(user, address, port, h)
 
     def _invalid(
         self,
         user: str,
         address: str,
         port: str | None,
-        timestamp: float | None,
-        hostname: str | None,
-        program: str,
-        pid: int | None,
-        line_no: int | None,
-        raw: str | None,
+        h: Header,
     ) -> Event:
         self.pattern = "sshd.invalid_user"
-        if pid is not None and self._stateful:
-            seen = self._seen
-            seen[pid] = (hostname, address, port)
-            if len(seen) > MAX_CONNECTIONS:
-                _trim(seen)
+        self._remember(h, address, port)
         return self._event(
             INVALID_USER,
             FAILURE,
@@ -1259,29 +844,19 @@ class SshdMessages:
             port,
             user,
             "invalid user",
-            timestamp,
-            hostname,
-            program,
-            pid,
-            line_no,
-            raw,
+            h,
         )
 
     def _user(
         self,
         message: str,
-        timestamp: float | None,
-        hostname: str | None,
-        program: str,
-        pid: int | None,
-        line_no: int | None,
-        raw: str | None,
+        h: Header,
     ) -> Event | Skip:
         m = _NOT_ALLOWED_RE.match(message)
         if m is not None:
             user, address, why = m.group(1, 2, 3)
             self.pattern = "sshd.user_not_allowed"
-            self._remember(hostname, pid, address, None)
+            self._remember(h, address, None)
             return self._event(
                 ACCESS_DENIED,
                 FAILURE,
@@ -1290,12 +865,7 @@ class SshdMessages:
                 None,
                 user,
                 f"not allowed: {why}",
-                timestamp,
-                hostname,
-                program,
-                pid,
-                line_no,
-                raw,
+                h,
             )
         m = _ACCOUNT_LOCKED_RE.match(message)
         if m is not None:
@@ -1306,12 +876,7 @@ class SshdMessages:
                 ACTION_LOGIN,
                 m.group(1),
                 "account is locked",
-                timestamp,
-                hostname,
-                program,
-                pid,
-                line_no,
-                raw,
+                h,
             )
         m = _NOT_KNOWN_RE.match(message)
         if m is not None:
@@ -1321,7 +886,7 @@ class SshdMessages:
                     user = user[len(prefix) :]
                     break
             self.pattern = "sshd.pam_user_unknown"
-            self._remember(hostname, pid, address, port)
+            self._remember(h, address, port)
             return self._event(
                 INVALID_USER,
                 FAILURE,
@@ -1330,12 +895,7 @@ class SshdMessages:
                 port,
                 user,
                 "user not known to PAM",
-                timestamp,
-                hostname,
-                program,
-                pid,
-                line_no,
-                raw,
+                h,
             )
         if message.startswith("User child is on pid "):
             self.pattern = "sshd.session"
@@ -1346,12 +906,7 @@ class SshdMessages:
     def _root_refused(
         self,
         message: str,
-        timestamp: float | None,
-        hostname: str | None,
-        program: str,
-        pid: int | None,
-        line_no: int | None,
-        raw: str | None,
+        h: Header,
     ) -> Event | Skip:
         m = _ROOT_REFUSED_RE.match(message)
         if m is None:
@@ -1367,23 +922,13 @@ class SshdMessages:
             port,
             "root",
             "root login refused",
-            timestamp,
-            hostname,
-            program,
-            pid,
-            line_no,
-            raw,
+            h,
         )
 
     def _refused_connect(
         self,
         message: str,
-        timestamp: float | None,
-        hostname: str | None,
-        program: str,
-        pid: int | None,
-        line_no: int | None,
-        raw: str | None,
+        h: Header,
     ) -> Event | Skip:
         m = _REFUSED_CONNECT_RE.match(message)
         if m is None:
@@ -1398,36 +943,16 @@ class SshdMessages:
             None,
             None,
             "connection refused by tcp wrappers",
-            timestamp,
-            hostname,
-            program,
-            pid,
-            line_no,
-            raw,
+            h,
         )
 
-    def _received(
-        self,
-        message: str,
-        timestamp: float | None,
-        hostname: str | None,
-        program: str,
-        pid: int | None,
-        line_no: int | None,
-        raw: str | None,
-    ) -> Event | Skip:
-        m = _RECEIVED_DISCONNECT_RE.match(message)
-        if m is None:
-            if message.startswith(("Received signal", "Received SIGHUP")):
-                self.pattern = "sshd.daemon"
-                return NOT_RELEVANT
-            self.pattern = None
-            return NO_MATCH
-        address, port, code, text = m.group(1, 2, 3, 4)
-        preauth = message.endswith("[preauth]")
+    def _received(self, m: re.Match[str], h: Header) -> Event | Skip:
+        address, port, code, text = m.group("address", "port", "code", "text")
+        # The message ends the line: whether it ends in "[preauth]" is the line's.
+        preauth = m.string.endswith("[preauth]")
         if code == "3" and text.endswith("Auth fail"):
             self.pattern = "sshd.auth_fail_disconnect"
-            self._forget(hostname, pid)
+            self._forget(h)
             return self._event(
                 AUTH_FAILURE,
                 FAILURE,
@@ -1436,12 +961,7 @@ class SshdMessages:
                 port,
                 None,
                 "client gave up: auth fail",
-                timestamp,
-                hostname,
-                program,
-                pid,
-                line_no,
-                raw,
+                h,
             )
         if code == "14" and "authentication methods available" in text:
             return self._preauth_failure(
@@ -1449,44 +969,32 @@ class SshdMessages:
                 address,
                 port,
                 "no supported authentication methods",
-                timestamp,
-                hostname,
-                program,
-                pid,
-                line_no,
-                raw,
+                h,
             )
-        return self._disconnect(
-            address, port, preauth, timestamp, hostname, program, pid, line_no, raw
-        )
+        return self._disconnect(address, port, preauth, h)
+
+    def _received_other(self, message: str, h: Header) -> Event | Skip:
+        if message.startswith(("Received signal", "Received SIGHUP")):
+            self.pattern = "sshd.daemon"
+            return NOT_RELEVANT
+        self.pattern = None
+        return NO_MATCH
 
     def _disconnect(
         self,
         address: str,
         port: str | None,
         preauth: bool,
-        timestamp: float | None,
-        hostname: str | None,
-        program: str,
-        pid: int | None,
-        line_no: int | None,
-        raw: str | None,
+        h: Header,
     ) -> Event | Skip:
         """``Received disconnect`` with an ordinary reason (11: Bye Bye, …)."""
         self.pattern = "sshd.disconnect_preauth" if preauth else "sshd.disconnected"
-        rejected = self._keys_rejected(
-            hostname, pid, address, port, None, timestamp, program, line_no, raw
-        )
+        rejected = self._keys_rejected(h, address, port, None)
         settled = self._settle(
-            self._forget(hostname, pid),
+            self._forget(h),
             address,
             port,
-            timestamp,
-            hostname,
-            program,
-            pid,
-            line_no,
-            raw,
+            h,
         )
         if settled is not None:
             return settled
@@ -1502,67 +1010,26 @@ class SshdMessages:
             port,
             None,
             "client disconnected before authentication",
-            timestamp,
-            hostname,
-            program,
-            pid,
-            line_no,
-            raw,
+            h,
         )
 
-    def _connection(
-        self,
-        message: str,
-        timestamp: float | None,
-        hostname: str | None,
-        program: str,
-        pid: int | None,
-        line_no: int | None,
-        raw: str | None,
-    ) -> Event | Skip:
-        if message.startswith("Connection from "):
-            m = _CONNECTION_FROM_RE.match(message)
-            if m is None:
-                self.pattern = None
-                return NO_MATCH
-            self.pattern = "sshd.connection_from"
-            self._remember(hostname, pid, m.group(1), m.group(2))
+    def _connection_from(self, m: re.Match[str], h: Header) -> Event | Skip:
+        self.pattern = "sshd.connection_from"
+        self._remember(h, m.group("address"), m.group("port"))
+        return NOT_RELEVANT
+
+    def _closed(self, m: re.Match[str], h: Header) -> Event | Skip:
+        user_kind, user, address, port, preauth = m.group(
+            "kind", "user", "address", "port", "preauth"
+        )
+        return self._closing(user_kind, user, address, port, preauth is not None, h)
+
+    def _closed_other(self, message: str, h: Header) -> Event | Skip:
+        if message.startswith(("Disconnected from user ", "Connection closed by remote host")):
+            self.pattern = "sshd.disconnected"
             return NOT_RELEVANT
-        return self._closed(message, timestamp, hostname, program, pid, line_no, raw)
-
-    def _closed(
-        self,
-        message: str,
-        timestamp: float | None,
-        hostname: str | None,
-        program: str,
-        pid: int | None,
-        line_no: int | None,
-        raw: str | None,
-    ) -> Event | Skip:
-        m = _CLOSED_RE.match(message)
-        if m is None:
-            if message.startswith("Disconnected from user ") or message.startswith(
-                "Connection closed by remote host"
-            ):
-                self.pattern = "sshd.disconnected"
-                return NOT_RELEVANT
-            self.pattern = None
-            return NO_MATCH
-        user_kind, user, address, port, preauth = m.group(1, 2, 3, 4, 5)
-        return self._closing(
-            user_kind,
-            user,
-            address,
-            port,
-            preauth is not None,
-            timestamp,
-            hostname,
-            program,
-            pid,
-            line_no,
-            raw,
-        )
+        self.pattern = None
+        return NO_MATCH
 
     def _closing(
         self,
@@ -1571,29 +1038,17 @@ class SshdMessages:
         address: str,
         port: str | None,
         preauth: bool,
-        timestamp: float | None,
-        hostname: str | None,
-        program: str,
-        pid: int | None,
-        line_no: int | None,
-        raw: str | None,
+        h: Header,
     ) -> Event | Skip:
         """A connection closed, reset or disconnected by the client."""
         self.pattern = "sshd.closed_preauth" if preauth else "sshd.connection_closed"
-        rejected = self._keys_rejected(
-            hostname, pid, address, port, user, timestamp, program, line_no, raw
-        )
+        rejected = self._keys_rejected(h, address, port, user)
         # The connection ends: report what waited for its address.
         settled = self._settle(
-            self._forget(hostname, pid),
+            self._forget(h),
             address,
             port,
-            timestamp,
-            hostname,
-            program,
-            pid,
-            line_no,
-            raw,
+            h,
         )
         if settled is not None:
             return settled
@@ -1609,66 +1064,27 @@ class SshdMessages:
             port,
             user,
             _CLOSED_REASONS[user_kind],
-            timestamp,
-            hostname,
-            program,
-            pid,
-            line_no,
-            raw,
+            h,
         )
 
-    def _too_many(
-        self,
-        message: str,
-        timestamp: float | None,
-        hostname: str | None,
-        program: str,
-        pid: int | None,
-        line_no: int | None,
-        raw: str | None,
-    ) -> Event | Skip:
-        m = _TOO_MANY_RE.match(message)
-        if m is None:
-            self.pattern = None
-            return NO_MATCH
-        if pid is not None and self._offered:
-            self._offered.pop(pid, None)  # this line is the connection's counted failure
+    def _too_many(self, m: re.Match[str], h: Header) -> Event | Skip:
+        if h.pid is not None and self._offered:
+            self._offered.pop(h.pid, None)  # this line is the connection's counted failure
         return self._without_address(
             "sshd.too_many_failures",
             AUTH_FAILURE,
             FAILURE,
             ACTION_LOGIN,
-            m.group(1),
+            m.group("user"),
             "too many authentication failures",
-            timestamp,
-            hostname,
-            program,
-            pid,
-            line_no,
-            raw,
+            h,
         )
 
-    def _disconnecting(
-        self,
-        message: str,
-        timestamp: float | None,
-        hostname: str | None,
-        program: str,
-        pid: int | None,
-        line_no: int | None,
-        raw: str | None,
-    ) -> Event | Skip:
-        m = _DISCONNECTING_USER_RE.match(message)
-        if m is None:
-            if message.startswith("Disconnecting user "):
-                self.pattern = "sshd.disconnected"
-                return NOT_RELEVANT
-            self.pattern = None
-            return NO_MATCH
-        user_kind, user, address, port, text = m.group(1, 2, 3, 4, 5)
+    def _disconnecting(self, m: re.Match[str], h: Header) -> Event | Skip:
+        user_kind, user, address, port, text = m.group("kind", "user", "address", "port", "text")
         if text.startswith("Change of username or service not allowed"):
             self.pattern = "sshd.change_of_username"
-            self._remember(hostname, pid, address, port)
+            self._remember(h, address, port)
             return self._event(
                 ACCESS_DENIED,
                 FAILURE,
@@ -1677,12 +1093,7 @@ class SshdMessages:
                 port,
                 user,
                 f"change of username not allowed ({user_kind} user)",
-                timestamp,
-                hostname,
-                program,
-                pid,
-                line_no,
-                raw,
+                h,
             )
         if text.startswith("Too many authentication failures"):
             # sshd logged "maximum authentication attempts exceeded" just before.
@@ -1691,33 +1102,16 @@ class SshdMessages:
         self.pattern = "sshd.disconnected"
         return NOT_RELEVANT
 
-    def _max_attempts(
-        self,
-        message: str,
-        timestamp: float | None,
-        hostname: str | None,
-        program: str,
-        pid: int | None,
-        line_no: int | None,
-        raw: str | None,
-    ) -> Event | Skip:
-        m = _MAX_ATTEMPTS_RE.match(message)
-        if m is None:
-            self.pattern = None
-            return NO_MATCH
-        invalid, user, address, port = m.group(1, 2, 3, 4)
-        return self._exceeded(
-            invalid is not None,
-            user,
-            address,
-            port,
-            timestamp,
-            hostname,
-            program,
-            pid,
-            line_no,
-            raw,
-        )
+    def _disconnecting_other(self, message: str, h: Header) -> Event | Skip:
+        if message.startswith("Disconnecting user "):
+            self.pattern = "sshd.disconnected"
+            return NOT_RELEVANT
+        self.pattern = None
+        return NO_MATCH
+
+    def _max_attempts(self, m: re.Match[str], h: Header) -> Event | Skip:
+        invalid, user, address, port = m.group("invalid", "user", "address", "port")
+        return self._exceeded(invalid is not None, user, address, port, h)
 
     def _exceeded(
         self,
@@ -1725,19 +1119,12 @@ class SshdMessages:
         user: str,
         address: str,
         port: str | None,
-        timestamp: float | None,
-        hostname: str | None,
-        program: str,
-        pid: int | None,
-        line_no: int | None,
-        raw: str | None,
+        h: Header,
     ) -> Event:
         self.pattern = "sshd.max_auth_attempts"
-        self._remember(hostname, pid, address, port)
+        self._remember(h, address, port)
         if not invalid:
-            rejected = self._keys_rejected(
-                hostname, pid, address, port, user, timestamp, program, line_no, raw
-            )
+            rejected = self._keys_rejected(h, address, port, user)
             if rejected is not None:
                 return rejected
         return self._event(
@@ -1748,33 +1135,23 @@ class SshdMessages:
             port,
             user,
             "maximum authentication attempts exceeded",
-            timestamp,
-            hostname,
-            program,
-            pid,
-            line_no,
-            raw,
+            h,
         )
 
     def _pam_error(
         self,
         message: str,
-        timestamp: float | None,
-        hostname: str | None,
-        program: str,
-        pid: int | None,
-        line_no: int | None,
-        raw: str | None,
+        h: Header,
     ) -> Event | Skip:
         m = _PAM_ERROR_RE.match(message)
         if m is None:
             if message.startswith("PAM: User not known"):
-                return self._user(message[5:], timestamp, hostname, program, pid, line_no, raw)
+                return self._user(message[5:], h)
             self.pattern = None
             return NO_MATCH
         what, user, address, port = m.group(1, 2, 3, 4)
         self.pattern = "sshd.pam_auth_failure"
-        self._remember(hostname, pid, address, port)
+        self._remember(h, address, port)
         return self._event(
             AUTH_FAILURE,
             FAILURE,
@@ -1783,23 +1160,13 @@ class SshdMessages:
             port,
             user,
             f"PAM authentication {what}",
-            timestamp,
-            hostname,
-            program,
-            pid,
-            line_no,
-            raw,
+            h,
         )
 
     def _no_identification(
         self,
         message: str,
-        timestamp: float | None,
-        hostname: str | None,
-        program: str,
-        pid: int | None,
-        line_no: int | None,
-        raw: str | None,
+        h: Header,
     ) -> Event | Skip:
         m = _NO_IDENT_RE.match(message)
         if m is None:
@@ -1810,23 +1177,13 @@ class SshdMessages:
             m.group(1),
             m.group(2),
             "did not receive identification string",
-            timestamp,
-            hostname,
-            program,
-            pid,
-            line_no,
-            raw,
+            h,
         )
 
     def _bad_protocol(
         self,
         message: str,
-        timestamp: float | None,
-        hostname: str | None,
-        program: str,
-        pid: int | None,
-        line_no: int | None,
-        raw: str | None,
+        h: Header,
     ) -> Event | Skip:
         m = _BAD_PROTOCOL_RE.match(message)
         if m is None:
@@ -1837,50 +1194,22 @@ class SshdMessages:
             m.group(1),
             m.group(2),
             "bad protocol version identification",
-            timestamp,
-            hostname,
-            program,
-            pid,
-            line_no,
-            raw,
+            h,
         )
 
-    def _banner(
-        self,
-        message: str,
-        timestamp: float | None,
-        hostname: str | None,
-        program: str,
-        pid: int | None,
-        line_no: int | None,
-        raw: str | None,
-    ) -> Event | Skip:
-        m = _BANNER_RE.match(message)
-        if m is None:
-            self.pattern = None
-            return NO_MATCH
+    def _banner(self, m: re.Match[str], h: Header) -> Event | Skip:
         return self._preauth_failure(
             "sshd.banner_invalid",
-            m.group(1),
-            m.group(2),
-            f"banner exchange: {m.group(3)}",
-            timestamp,
-            hostname,
-            program,
-            pid,
-            line_no,
-            raw,
+            m.group("address"),
+            m.group("port"),
+            f"banner exchange: {m.group('text')}",
+            h,
         )
 
     def _dispatch_fatal(
         self,
         message: str,
-        timestamp: float | None,
-        hostname: str | None,
-        program: str,
-        pid: int | None,
-        line_no: int | None,
-        raw: str | None,
+        h: Header,
     ) -> Event | Skip:
         m = _DISPATCH_FATAL_RE.match(message)
         if m is None:
@@ -1891,23 +1220,13 @@ class SshdMessages:
             m.group(1),
             m.group(2),
             m.group(3),
-            timestamp,
-            hostname,
-            program,
-            pid,
-            line_no,
-            raw,
+            h,
         )
 
     def _timeout(
         self,
         message: str,
-        timestamp: float | None,
-        hostname: str | None,
-        program: str,
-        pid: int | None,
-        line_no: int | None,
-        raw: str | None,
+        h: Header,
     ) -> Event | Skip:
         m = _TIMEOUT_RE.match(message)
         if m is None:
@@ -1918,23 +1237,13 @@ class SshdMessages:
             m.group(1),
             m.group(2),
             "timeout before authentication",
-            timestamp,
-            hostname,
-            program,
-            pid,
-            line_no,
-            raw,
+            h,
         )
 
     def _read_reset(
         self,
         message: str,
-        timestamp: float | None,
-        hostname: str | None,
-        program: str,
-        pid: int | None,
-        line_no: int | None,
-        raw: str | None,
+        h: Header,
     ) -> Event | Skip:
         if not message.startswith("Read from socket failed: Connection reset by peer"):
             self.pattern = None
@@ -1949,38 +1258,15 @@ class SshdMessages:
             ACTION_CONNECTION,
             None,
             "connection reset before authentication",
-            timestamp,
-            hostname,
-            program,
-            pid,
-            line_no,
-            raw,
+            h,
         )
 
-    def _unable(
-        self,
-        message: str,
-        timestamp: float | None,
-        hostname: str | None,
-        program: str,
-        pid: int | None,
-        line_no: int | None,
-        raw: str | None,
-    ) -> Event | Skip:
-        m = _NEGOTIATE_RE.match(message)
-        if m is not None:
-            return self._preauth_failure(
-                "sshd.negotiation_failed",
-                m.group(1),
-                m.group(2),
-                m.group(3),
-                timestamp,
-                hostname,
-                program,
-                pid,
-                line_no,
-                raw,
-            )
+    def _negotiate(self, m: re.Match[str], h: Header) -> Event | Skip:
+        return self._preauth_failure(
+            "sshd.negotiation_failed", m.group("address"), m.group("port"), m.group("text"), h
+        )
+
+    def _unable_other(self, message: str, h: Header) -> Event | Skip:
         if message.startswith("Unable to negotiate a "):
             return self._without_address(
                 "sshd.negotiation_failed",
@@ -1989,12 +1275,7 @@ class SshdMessages:
                 ACTION_CONNECTION,
                 None,
                 "unable to negotiate " + message[22:].removesuffix(" [preauth]"),
-                timestamp,
-                hostname,
-                program,
-                pid,
-                line_no,
-                raw,
+                h,
             )
         self.pattern = "sshd.daemon"
         return NOT_RELEVANT
@@ -2002,12 +1283,7 @@ class SshdMessages:
     def _no_matching(
         self,
         message: str,
-        timestamp: float | None,
-        hostname: str | None,
-        program: str,
-        pid: int | None,
-        line_no: int | None,
-        raw: str | None,
+        h: Header,
     ) -> Event | Skip:
         if not message.startswith("no matching "):
             self.pattern = None
@@ -2021,25 +1297,11 @@ class SshdMessages:
             ACTION_CONNECTION,
             None,
             f"{what} found",
-            timestamp,
-            hostname,
-            program,
-            pid,
-            line_no,
-            raw,
+            h,
         )
 
-    def _kex(
-        self,
-        message: str,
-        timestamp: float | None,
-        hostname: str | None,
-        program: str,
-        pid: int | None,
-        line_no: int | None,
-        raw: str | None,
-    ) -> Event | Skip:
-        cause = message[29:].removeprefix("read: ")
+    def _kex(self, m: re.Match[str], h: Header) -> Event | Skip:
+        cause = (m.group("cause") or "").removeprefix("read: ")
         if not cause.startswith(_KEX_FAILURE_CAUSES):
             # Other kex complaints (banner line too long, …) come with a line that counts.
             self.pattern = "sshd.kex_identification"
@@ -2051,23 +1313,13 @@ class SshdMessages:
             ACTION_CONNECTION,
             None,
             f"kex identification: {cause.removesuffix(' [preauth]')}",
-            timestamp,
-            hostname,
-            program,
-            pid,
-            line_no,
-            raw,
+            h,
         )
 
     def _drop(
         self,
         message: str,
-        timestamp: float | None,
-        hostname: str | None,
-        program: str,
-        pid: int | None,
-        line_no: int | None,
-        raw: str | None,
+        h: Header,
     ) -> Event | Skip:
         m = _DROP_RE.match(message)
         if m is None:
@@ -2084,41 +1336,26 @@ class SshdMessages:
             port,
             None,
             f"connection dropped: {why}",
-            timestamp,
-            hostname,
-            program,
-            pid,
-            line_no,
-            raw,
+            h,
         )
 
     def _audit(
         self,
         message: str,
-        timestamp: float | None,
-        hostname: str | None,
-        program: str,
-        pid: int | None,
-        line_no: int | None,
-        raw: str | None,
+        h: Header,
     ) -> Event | Skip:
         m = _SSH_AUDIT_RE.match(message)
         if m is None:
             self.pattern = None
             return NO_MATCH
         self.pattern = "sshd.audit"
-        self._remember(hostname, pid, m.group(1), None)
+        self._remember(h, m.group(1), None)
         return NOT_RELEVANT
 
     def _server(
         self,
         message: str,
-        timestamp: float | None,
-        hostname: str | None,
-        program: str,
-        pid: int | None,
-        line_no: int | None,
-        raw: str | None,
+        h: Header,
     ) -> Event | Skip:
         listening = message.startswith("Server listening on ")
         self.pattern = "sshd.listening" if listening else "sshd.daemon"
@@ -2127,12 +1364,7 @@ class SshdMessages:
     def _postponed(
         self,
         message: str,
-        timestamp: float | None,
-        hostname: str | None,
-        program: str,
-        pid: int | None,
-        line_no: int | None,
-        raw: str | None,
+        h: Header,
     ) -> Event | Skip:
         self.pattern = "sshd.postponed"
         return NOT_RELEVANT
@@ -2140,12 +1372,7 @@ class SshdMessages:
     def _input_userauth(
         self,
         message: str,
-        timestamp: float | None,
-        hostname: str | None,
-        program: str,
-        pid: int | None,
-        line_no: int | None,
-        raw: str | None,
+        h: Header,
     ) -> Event | Skip:
         # The "Invalid user … from …" line before it already counted the attempt.
         self.pattern = "sshd.input_userauth_invalid"
@@ -2154,12 +1381,7 @@ class SshdMessages:
     def _reverse_mapping(
         self,
         message: str,
-        timestamp: float | None,
-        hostname: str | None,
-        program: str,
-        pid: int | None,
-        line_no: int | None,
-        raw: str | None,
+        h: Header,
     ) -> Event | Skip:
         if "POSSIBLE BREAK-IN ATTEMPT" in message or message.startswith("Nasty PTR record"):
             self.pattern = "sshd.reverse_mapping"

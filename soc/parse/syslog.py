@@ -1,5 +1,8 @@
 """Syslog framing, in every shape auth logs come in, dispatched to the program parsers.
 
+(Why this file is long: the framings are many and each is small; the stamps' year
+inference and memo belong to them, and so does the dispatch to the program parsers.)
+
 One parser reads all of these, line by line (a stream may mix them):
 
 * traditional BSD syslog / ``journalctl -o short``: ``Nov 21 23:14:28 host sshd[42]: msg``
@@ -27,33 +30,48 @@ file read after the fact (reference = its mtime) gets December lines in last yea
 January lines in this one, and a live stream crossing New Year moves on to the next
 year. Stamps without an offset are in ``ParseConfig.timezone``.
 
-The hot path, the "fast lane": the sshd and PAM lines that make up a brute force are
-read in one match each, framing and message at once. The message's first four
-characters pick the expression of its shape (``FAST_MESSAGES`` of
-:mod:`soc.parse.sshd` and :mod:`soc.parse.pam`) and the builder that makes its event
-(their ``fast_builders``); stamps come from a memo keyed by their text (lines share
-their second), addresses from a memo too. Every other line takes the general path: a
-framing expression, a dictionary lookup by program, then by the message's first word,
-then one expression for the message family. The fast lane only accepts lines the
-general path reads the same way (a property test checks it).
+One table per program reads the message: the program's parser picks the message's
+family by its first word and reads it with that family's expression, whose builder
+makes the event (``sshd.ROWS``, ``pam.ROWS``; words no single expression reads have a
+handler). A line's framing gives its :class:`~soc.parse.base.Header` (stamp, host,
+program, PID, line number, raw line), the one value every builder gets.
+
+The lines of a brute force take a shortcut through the same table: each sshd and PAM
+row is also compiled with the common framing in front (a "lane", picked by the
+message's first four characters), so such a line is read in one match. Anything a
+lane does not read goes the long way: one framing expression, a dictionary lookup by
+program, then the rows. Both give the same answer (a property test checks it), and
+lines in any other framing (RFC 5424, no host, ``<auth.info>``, …) are taken apart
+piece by piece before the same dispatch. Stamps come from a memo keyed by their text
+(lines share their second), addresses from a memo too.
 """
 
 from __future__ import annotations
 
 import calendar
+import functools
 import re
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
-from types import MappingProxyType
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from soc.errors import ParseError
-from soc.events import Event
+from soc.events import Event, event_values
 from soc.parse import firewall, pam, sshd, web
 from soc.parse.address import AddressMemo
-from soc.parse.base import BAD_TIMESTAMP, BLANK, NO_MATCH, NOT_RELEVANT, ParseConfig, Skip
+from soc.parse.base import (
+    BAD_TIMESTAMP,
+    BLANK,
+    NO_MATCH,
+    NOT_RELEVANT,
+    Builder,
+    Header,
+    ParseConfig,
+    Skip,
+    new_header,
+)
 
 #: A line from a program we do not parse (cron, systemd, …): understood, not relevant.
 OTHER_PROGRAM: Final = Skip("other_program", True)
@@ -94,24 +112,22 @@ _ISO_STAMP: Final = (
 # character), after the stamp's space: possessive, so a line is scanned once.
 _HOST: Final = r"([^\s\[\]<][^\s\[\]]*+(?<!\S:)) "
 _TAG: Final = r"([^\s\[\]:]++)(?:\[([0-9]{1,10})\])?: "
-_TRADITIONAL_FAST_RE: Final = re.compile(_TRADITIONAL_STAMP + _HOST + _TAG)
-_ISO_FAST_RE: Final = re.compile(_ISO_STAMP + _HOST + _TAG)
-# The fast lane: one expression per sshd message shape reads a whole line, framing
-# (either stamp, sshd's tag with a PID) and message, so a line costs one match.
+_TRADITIONAL_FRAME_RE: Final = re.compile(_TRADITIONAL_STAMP + _HOST + _TAG)
+_ISO_FRAME_RE: Final = re.compile(_ISO_STAMP + _HOST + _TAG)
+# The framing in front of a row of sshd or PAM (sshd's tag with a PID; either stamp):
+# the traditional stamp; the RFC 3339 stamp, its fraction and offset; host, program, PID.
 _LANE_FRAME: Final = (
     f"(?:{_TRADITIONAL_STAMP[:-1]}|{_ISO_STAMP[:-1]}) {_HOST}"
     r"(sshd|sshd-session|sshd-auth)\[([0-9]{1,10})\]: "
 )
-if re.compile(_LANE_FRAME).groups != sshd.FRAME_GROUPS:  # pragma: no cover
-    raise ImportError("the fast lane's framing groups are not the builders'")
-if sshd.FAST_MESSAGES.keys() & pam.FAST_MESSAGES.keys():  # pragma: no cover
-    raise ImportError("sshd and PAM fast messages claim the same first characters")
-_LANES: Final[Mapping[str, Callable[[str], re.Match[str] | None]]] = MappingProxyType(
-    {
-        key: re.compile(_LANE_FRAME + message).match
-        for key, message in (*sshd.FAST_MESSAGES.items(), *pam.FAST_MESSAGES.items())
-    }
-)
+
+
+@functools.cache
+def _lane(regex: re.Pattern[str]) -> re.Pattern[str]:
+    """A row's expression with the framing in front: a whole line in one match."""
+    return re.compile(_LANE_FRAME + regex.pattern, regex.flags)
+
+
 # Everything else, piece by piece.
 _TRADITIONAL_RE: Final = re.compile(
     r"([A-Z][a-z][a-z]) +(\d{1,2}) (?:(\d{4}) )?(\d\d):(\d\d):(\d\d)(\.\d{1,9})?(?: +|\Z)", _A
@@ -180,6 +196,26 @@ class Stamps:
         self._hours: dict[str, float] = {}
         self._minutes: dict[str, float] = {}
         self._iso: dict[str, float] = {}
+
+    def state(self) -> dict[str, Any]:
+        """What dating later stamps depends on: the reference and the hours' years.
+
+        The other memos are rebuilt from these (a stamp more than a day past the
+        reference is dated on its own again, as it was the first time).
+        """
+        return {
+            "reference": self.reference,
+            "memo_reference": self._memo_reference,
+            "hours": dict(self._hours),
+        }
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """Continue from :meth:`state` (the memos start over)."""
+        self.reference = float(state["reference"])
+        self._memo_reference = float(state["memo_reference"])
+        for memo in (self.traditional_memo, self._hours, self._minutes, self._iso):
+            memo.clear()
+        self._hours.update((str(k), float(v)) for k, v in state["hours"].items())
 
     def _local(self, y: int, mo: int, d: int, h: int, mi: int, s: int) -> float | None:
         """Epoch of a wall-clock time in the configured zone, None if no such date."""
@@ -317,16 +353,7 @@ class MessageParser(Protocol):
 
     pattern: str | None
 
-    def parse(
-        self,
-        message: str,
-        timestamp: float | None,
-        hostname: str | None,
-        program: str,
-        pid: int | None,
-        line_no: int | None,
-        raw: str | None,
-    ) -> Event | Skip: ...
+    def parse(self, message: str, h: Header) -> Event | Skip: ...
 
 
 class ProgramRouter:
@@ -356,6 +383,13 @@ class ProgramRouter:
         #: The frame-level pattern the last line matched (the parsers keep their own).
         self.pattern: str | None = None
 
+    def state(self) -> dict[str, Any]:
+        """The stream's per-connection memory (only sshd keeps any)."""
+        return {"sshd": self.sshd.state()}
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        self.sshd.restore(state["sshd"])
+
     def last_pattern(self) -> str | None:
         """The pattern the last message matched (meaningful on a fresh router)."""
         return (
@@ -366,21 +400,13 @@ class ProgramRouter:
             or self.web.pattern
         )
 
-    def route(
-        self,
-        program: str,
-        pid: int | None,
-        message: str,
-        timestamp: float | None,
-        hostname: str | None,
-        line_no: int | None,
-        raw: str | None,
-    ) -> Event | Skip:
-        """Parse ``message`` logged by ``program``."""
+    def route(self, message: str, h: Header) -> Event | Skip:
+        """Parse ``message`` logged by the header's program."""
+        program = h.program
         target = self.programs.get(program)
         if target is not None:
-            return target.parse(message, timestamp, hostname, program, pid, line_no, raw)
-        result = self.special(message, timestamp, hostname, program, pid, line_no, raw)
+            return target.parse(message, h)
+        result = self.special(message, h)
         if result is not None:
             return result
         slash = program.rfind("/")
@@ -389,33 +415,24 @@ class ProgramRouter:
             name = program[slash + 1 :]
             target = self.programs.get(name)
             if target is not None:
-                return target.parse(message, timestamp, hostname, name, pid, line_no, raw)
+                return target.parse(message, h._replace(program=name))
             if program[:slash] in web.WEB_PROGRAMS:
                 # Apache's "httpd/backend1": a web server tagged with its instance.
-                return self.web.parse(message, timestamp, hostname, program, pid, line_no, raw)
+                return self.web.parse(message, h)
         if "IN=" in message and " SRC=" in message and " PROTO=" in message:
-            return self.firewall.parse(message, timestamp, hostname, program, pid, line_no, raw)
+            return self.firewall.parse(message, h)
         self.pattern = "syslog.other_program"
         return OTHER_PROGRAM
 
-    def special(
-        self,
-        message: str,
-        timestamp: float | None,
-        hostname: str | None,
-        program: str,
-        pid: int | None,
-        line_no: int | None,
-        raw: str | None,
-    ) -> Event | Skip | None:
+    def special(self, message: str, h: Header) -> Event | Skip | None:
         """PAM from any program, rsyslog's repeats, Solaris noise; None otherwise."""
-        if message.startswith(_PAM_PREFIXES) or "(pam_" in program:
-            return self.pam.parse(message, timestamp, hostname, program, pid, line_no, raw)
+        if message.startswith(_PAM_PREFIXES) or "(pam_" in h.program:
+            return self.pam.parse(message, h)
         if message.startswith("message repeated "):
             m = _REPEATED_RE.match(message)
             if m is None:
                 return None
-            result = self.route(program, pid, m.group(2), timestamp, hostname, line_no, raw)
+            result = self.route(m.group(2), h)
             if isinstance(result, Event):
                 # rsyslog logged the first one on its own line: these are the N more.
                 result.count = int(m.group(1))
@@ -424,20 +441,12 @@ class ProgramRouter:
             end = message.find("] ")
             if end < 0:
                 return None
-            return self.route(program, pid, message[end + 2 :], timestamp, hostname, line_no, raw)
+            return self.route(message[end + 2 :], h)
         return None
 
 
 def parse_program_message(
-    program: str,
-    pid: int | None,
-    message: str,
-    timestamp: float | None,
-    hostname: str | None,
-    line_no: int | None,
-    raw: str | None,
-    *,
-    router: ProgramRouter | None = None,
+    message: str, h: Header, *, router: ProgramRouter | None = None
 ) -> Event | Skip:
     """Parse one message of a syslog program (sshd, a PAM user, the kernel firewall).
 
@@ -446,16 +455,14 @@ def parse_program_message(
     """
     if router is None:
         router = ProgramRouter(stateful=False)
-    return router.route(program, pid, message, timestamp, hostname, line_no, raw)
+    return router.route(message, h)
 
 
 def _copy(
     event: Event, count: int, timestamp: float | None, line_no: int | None, raw: str | None
 ) -> Event:
     """The same event again, standing for ``count`` more lines up to ``timestamp``."""
-    copy = Event(event.timestamp, event.kind, event.outcome, event.action)
-    for name in Event.__slots__:
-        setattr(copy, name, getattr(event, name))
+    copy = Event(*event_values(event))
     copy.timestamp = timestamp
     copy.count = count
     copy.line = line_no
@@ -478,52 +485,25 @@ class SyslogParser:
         self._traditional_memo = self._stamps.traditional_memo
         self._keep_raw = config.keep_raw
         self._previous: Event | Skip = BLANK
-        builders = {
-            **self._router.sshd.fast_builders(),
-            **self._router.pam.fast_builders(),
-        }
-        #: The fast lane's expression and builder, by the message's first characters.
-        self._lane = {key: (match, builders[key]) for key, match in _LANES.items()}
-        # Where the message began in the last line the lane read (a guess).
+        lanes: dict[str, list[tuple[Callable[[str], re.Match[str] | None], Builder]]] = {}
+        for start, regex, build in (*self._router.sshd.lanes(), *self._router.pam.lanes()):
+            lanes.setdefault(start[:4], []).append((_lane(regex).match, build))
+        #: The rows of sshd and PAM with the framing in front, by the message's first
+        #: four characters: the lines of a brute force are read in one match each.
+        self._lanes = {key: tuple(rows) for key, rows in lanes.items()}
+        # Where the message began in the last line a lane read (a guess).
         self._message_start = 0
-        #: Off only to check that the fast lane and the general path agree.
+        #: Off only to check that the lanes and the framing-then-rows path agree.
         self.fast_lane = True
 
     def parse(self, text: str, line_no: int | None = None) -> Event | Skip:
         """Parse one line (without its terminator)."""
         if self.fast_lane:
-            # The message's first four characters pick the lane's expression. The
-            # message starts where it did in the last lane line (same host, a PID of
-            # the same length), or else after the first "]" (in any line the lane
-            # accepts, the one closing the tag's PID); the match checks the guess.
-            lanes = self._lane
-            start = self._message_start
-            lane = lanes.get(text[start : start + 4])
-            m = None if lane is None else lane[0](text)
-            if m is None:
-                found = text.find("]", 16) + 3
-                if found != start:
-                    lane = lanes.get(text[found : found + 4])
-                    if lane is not None:
-                        m = lane[0](text)
-                        if m is not None:
-                            self._message_start = found
-            if m is not None and lane is not None:
-                groups = m.groups()
-                stamp = groups[0]
-                if stamp is not None:
-                    timestamp = self._traditional_memo.get(stamp)
-                    if timestamp is None:
-                        timestamp = self._stamps.traditional(stamp)
-                else:
-                    timestamp = self._stamps.iso(groups[1], groups[2], groups[3])
-                if timestamp is None:
-                    result: Event | Skip = BAD_TIMESTAMP
-                else:
-                    result = lane[1](groups, timestamp, line_no, text if self._keep_raw else None)
-                self._previous = result
-                return result
-        m = _TRADITIONAL_FAST_RE.match(text)
+            found = self._read_lane(text, line_no)
+            if found is not None:
+                self._previous = found
+                return found
+        m = _TRADITIONAL_FRAME_RE.match(text)
         if m is not None:
             stamp, hostname, program, pid = m.groups()
             timestamp = self._traditional_memo.get(stamp)
@@ -533,7 +513,7 @@ class SyslogParser:
                     self._previous = BAD_TIMESTAMP
                     return BAD_TIMESTAMP
         else:
-            m = _ISO_FAST_RE.match(text)
+            m = _ISO_FRAME_RE.match(text)
             if m is None:
                 result = self._parse_general(text, line_no)
                 self._previous = result
@@ -543,31 +523,82 @@ class SyslogParser:
             if timestamp is None:
                 self._previous = BAD_TIMESTAMP
                 return BAD_TIMESTAMP
-        end = m.end()
-        raw = text if self._keep_raw else None
+        h = new_header(
+            (
+                timestamp,
+                hostname,
+                program,
+                None if pid is None else int(pid),
+                line_no,
+                text if self._keep_raw else None,
+            )
+        )
+        # The router's lookup is its first step: skipping it saves a call per line.
         target = self._programs.get(program)
-        if target is not None:
-            result = target.parse(
-                text[end:],
-                timestamp,
-                hostname,
-                program,
-                None if pid is None else int(pid),
-                line_no,
-                raw,
-            )
-        else:
-            result = self._router.route(
-                program,
-                None if pid is None else int(pid),
-                text[end:],
-                timestamp,
-                hostname,
-                line_no,
-                raw,
-            )
+        message = text[m.end() :]
+        result = self._router.route(message, h) if target is None else target.parse(message, h)
         self._previous = result
         return result
+
+    def state(self) -> dict[str, Any]:
+        """What the next line's reading depends on, as plain JSON (see :meth:`restore`).
+
+        The stamps' reference year, each sshd connection's address and pending
+        failure, and the last event (BSD's ``last message repeated N times`` repeats it).
+        """
+        previous = self._previous
+        return {
+            "stamps": self._stamps.state(),
+            "router": self._router.state(),
+            "previous": event_values(previous) if isinstance(previous, Event) else None,
+        }
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """Continue a stream from what :meth:`state` returned (the same answers follow)."""
+        self._stamps.restore(state["stamps"])
+        self._router.restore(state["router"])
+        previous = state["previous"]
+        self._previous = BLANK if previous is None else Event(*previous)
+
+    def _read_lane(self, text: str, line_no: int | None) -> Event | Skip | None:
+        """The line read by a row with the framing in front, or None (no row reads it).
+
+        The message's first four characters pick the rows. The message starts where
+        it did in the last lane line (same host, a PID of the same length), or else
+        after the first "]" (in any line a lane reads, the one closing the tag's PID);
+        the match checks the guess.
+        """
+        lanes = self._lanes
+        at = self._message_start
+        for guess in (1, 2):
+            if guess == 2:
+                found = text.find("]", 16) + 3
+                if found == at:
+                    return None
+                at = found
+            rows = lanes.get(text[at : at + 4])
+            if rows is None:
+                continue
+            for match, build in rows:
+                m = match(text)
+                if m is not None:
+                    self._message_start = at
+                    stamp, base, fraction, offset, hostname, program, pid = m.group(
+                        1, 2, 3, 4, 5, 6, 7
+                    )
+                    if stamp is not None:
+                        timestamp = self._traditional_memo.get(stamp)
+                        if timestamp is None:
+                            timestamp = self._stamps.traditional(stamp)
+                    else:
+                        timestamp = self._stamps.iso(base, fraction, offset)
+                    if timestamp is None:
+                        return BAD_TIMESTAMP
+                    raw = text if self._keep_raw else None
+                    return build(
+                        m, new_header((timestamp, hostname, program, int(pid), line_no, raw))
+                    )
+        return None
 
     def which(self, text: str) -> str | None:
         """The name of the pattern the line matches, or None (tests and debugging)."""
@@ -578,10 +609,10 @@ class SyslogParser:
             return probe._router.last_pattern()
         return None
 
-    # --- the general path -----------------------------------------------------------
+    # --- any other framing ----------------------------------------------------------
 
     def _parse_general(self, text: str, line_no: int | None) -> Event | Skip:
-        """Any framing, piece by piece (the fast expressions did not match)."""
+        """Any framing, piece by piece (the common framing expressions did not match)."""
         self._router.pattern = None
         if not text or text.isspace():
             return BLANK
@@ -625,37 +656,25 @@ class SyslogParser:
             token, after = _split_token(rest)
             tag = _TAG_RE.match(token) if _looks_like_tag(token) else None
             if tag is None:
-                return self._untagged(rest, timestamp, hostname, line_no, raw)
+                return self._untagged(rest, Header(timestamp, hostname, "", None, line_no, raw))
             rest = after
         program, pid = tag.group(1), tag.group(2)
         return self._router.route(
-            program,
-            None if pid is None else int(pid),
             rest,
-            timestamp,
-            hostname,
-            line_no,
-            raw,
+            Header(timestamp, hostname, program, None if pid is None else int(pid), line_no, raw),
         )
 
-    def _untagged(
-        self,
-        message: str,
-        timestamp: float | None,
-        hostname: str | None,
-        line_no: int | None,
-        raw: str | None,
-    ) -> Event | Skip:
+    def _untagged(self, message: str, h: Header) -> Event | Skip:
         """A line with a stamp and no program tag: BSD's repeat notice, or PAM/netfilter."""
         m = _LAST_REPEATED_RE.match(message)
         if m is not None:
             self._router.pattern = "syslog.last_message_repeated"
             previous = self._previous
             if isinstance(previous, Event):
-                return _copy(previous, int(m.group(1)), timestamp, line_no, raw)
+                return _copy(previous, int(m.group(1)), h.timestamp, h.line, h.raw)
             return NOT_RELEVANT
         if message.startswith(_PAM_PREFIXES) or "IN=" in message:
-            return self._router.route("", None, message, timestamp, hostname, line_no, raw)
+            return self._router.route(message, h)
         return NO_MATCH
 
     def _parse_rfc5424(
@@ -682,13 +701,15 @@ class SyslogParser:
             message = message[1:]
         pid = int(procid) if procid.isdigit() and procid.isascii() and len(procid) <= 10 else None
         return self._router.route(
-            "" if app == "-" else app,
-            pid,
             message,
-            timestamp,
-            None if host == "-" else host,
-            line_no,
-            raw,
+            Header(
+                timestamp,
+                None if host == "-" else host,
+                "" if app == "-" else app,
+                pid,
+                line_no,
+                raw,
+            ),
         )
 
 

@@ -1,5 +1,8 @@
 """Web server logs: access lines (combined, common, vhost) and nginx / Apache error lines.
 
+(Why this file is long: two families of formats, access and error, each in nginx's
+and Apache's versions, share the address, stamp and request-line readers here.)
+
 What "failure" means for web logs (ECS ``event.outcome``, as Filebeat's nginx and
 apache modules set it):
 
@@ -36,9 +39,9 @@ which is right unless the referrer itself forges that remainder.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, tzinfo
-from typing import Final
+from typing import Any, Final
 
 from soc.events import (
     ACCESS_DENIED,
@@ -50,7 +53,15 @@ from soc.events import (
     Event,
 )
 from soc.parse.address import AddressMemo, split_address
-from soc.parse.base import BAD_TIMESTAMP, BLANK, NO_MATCH, NOT_RELEVANT, ParseConfig, Skip
+from soc.parse.base import (
+    BAD_TIMESTAMP,
+    BLANK,
+    NO_MATCH,
+    NOT_RELEVANT,
+    Header,
+    ParseConfig,
+    Skip,
+)
 
 #: nginx's basic-auth challenge: nothing was tried, so it is not a failure.
 AUTH_CHALLENGE: Final = Skip("auth_challenge", True)
@@ -450,6 +461,13 @@ class WebAccessParser:
         self._addresses = AddressMemo()
         self._stamps = _StampCache(self._zone)
 
+    def state(self) -> dict[str, Any]:
+        """Nothing: each line is read on its own (the stamp memo is a cache)."""
+        return {}
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """Nothing to continue (see :meth:`state`)."""
+
     def parse(self, text: str, line_no: int | None = None) -> Event | Skip:
         """Parse one access-log line."""
         return self._parse(text, line_no)[1]
@@ -552,6 +570,13 @@ class WebErrorParser:
         self.reference_time = reference_time
         self._zone = _zone(config.timezone)
         self._split = AddressMemo().split
+
+    def state(self) -> dict[str, Any]:
+        """Nothing: each line is read on its own (the stamp memo is a cache)."""
+        return {}
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """Nothing to continue (see :meth:`state`)."""
 
     def parse(self, text: str, line_no: int | None = None) -> Event | Skip:
         """Parse one error-log line."""
@@ -730,17 +755,9 @@ class WebMessages:
         self._stamps = _StampCache(None)
         self.pattern: str | None = None
 
-    def parse(
-        self,
-        message: str,
-        timestamp: float | None,
-        hostname: str | None,
-        program: str,
-        pid: int | None,
-        line_no: int | None,
-        raw: str | None,
-    ) -> Event | Skip:
-        """Parse one message ``program`` logged."""
+    def parse(self, message: str, h: Header) -> Event | Skip:
+        """Parse one message the header's program logged."""
+        timestamp, hostname, program, pid, line_no, raw = h
         tag = _INNER_TAG_RE.match(message)
         if tag is not None:
             message = message[tag.end() :]

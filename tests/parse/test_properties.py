@@ -18,7 +18,7 @@ from soc.acquire.base import MAX_LINE_BYTES
 from soc.events import INVALID_USER, KINDS, Event
 from soc.parse import FORMATS, FormatParser, make_parser
 from soc.parse.base import ParseConfig, Skip
-from soc.parse.syslog import _LANES, SyslogParser
+from soc.parse.syslog import SyslogParser
 
 REFERENCE = 1763766868.0  # 2025-11-21T23:14:28Z
 FORMAT_NAMES = sorted(FORMATS)
@@ -108,6 +108,12 @@ TEMPLATES = [
     "Nov 21 23:14:28 {user} sshd[42]: Failed password for root from {addr} port {port} ssh2",
     "Nov {port} 23:14:28 host sshd[42]: Invalid user {user} from {addr} port 22",
     "2025-11-21T23:14:28.123456-05:00 {user} sshd[{port}]: Disconnected from {addr} port 22",
+    "Nov 21 23:14:28 host sshd[42]: Accepted keyboard-interactive/pam for a {user} from {addr} "
+    "port {port} ssh2",
+    "Nov 21 23:14:28 host sshd[42]: invalid user {user} from {addr}",
+    "Nov 21 23:14:28 host sshd[42]: Illegal user {user} from {addr}",
+    "Nov 21 23:14:28 host sshd[42]: illegal user {user} from {addr} port {port}",
+    "Nov 21 23:14:28 host sshd[42]: kex_exchange_identification: Connection closed by remote host",
 ]
 
 users = st.one_of(st.sampled_from(HOSTILE_USERS), st.text(max_size=60))
@@ -230,11 +236,16 @@ def test_hostile_user_verbatim_through_the_journal(user: str) -> None:
     assert result.source_ip == "203.0.113.5"
 
 
-def test_templates_reach_every_shape_of_the_fast_lane() -> None:
-    # The agreement tests below only mean something if the lane reads every shape.
+def test_templates_reach_every_row_the_framing_reads() -> None:
+    # The agreement tests below only mean something if the lanes read every row.
     plain = [t.format(user="admin", addr="203.0.113.5", port="22") for t in TEMPLATES]
-    reached = {key for key, match in _LANES.items() for text in plain if match(text)}
-    assert reached == set(_LANES)
+    lanes = [
+        match
+        for rows in SyslogParser(ParseConfig(), REFERENCE)._lanes.values()
+        for match, _ in rows
+    ]
+    reached = {match for match in lanes for text in plain if match(text)}
+    assert reached == set(lanes)
 
 
 @settings(max_examples=800, deadline=None)
@@ -244,7 +255,9 @@ def test_templates_reach_every_shape_of_the_fast_lane() -> None:
     addr=addresses,
     port=ports,
 )
-def test_fast_lane_and_general_path_agree(template: str, user: str, addr: str, port: str) -> None:
+def test_lanes_and_the_framing_then_rows_path_agree(
+    template: str, user: str, addr: str, port: str
+) -> None:
     text = template.format(user=user, addr=addr, port=port)
     fast = SyslogParser(ParseConfig(timezone="UTC"), REFERENCE)
     general = SyslogParser(ParseConfig(timezone="UTC"), REFERENCE)
@@ -275,39 +288,75 @@ CONNECTION_MESSAGES = [
     "Disconnected from authenticating user {user} {addr} port {port} [preauth]",
     "Received disconnect from {addr} port {port}:11: Bye Bye [preauth]",
     "Received disconnect from {addr} port {port}:11: Bye Bye",
+    "Failed publickey for {user} from {addr} port {port} ssh2: RSA SHA256:{user}",
+    "Connection closed by authenticating user {user} {addr} port {port} [preauth]",
+    # BSD syslogd's repeat notice, untagged: it repeats the stream's last event.
+    "last message repeated 2 times",
 ]
 
 
-@settings(max_examples=300, deadline=None)
-@given(
-    lines=st.lists(
-        st.tuples(
-            st.sampled_from(CONNECTION_MESSAGES),
-            st.one_of(st.sampled_from(["root", "admin", "a b"]), users),
-            st.one_of(
-                st.sampled_from(["203.0.113.5", "2001:db8::5", "scanner.example"]), addresses
-            ),
-            st.one_of(st.sampled_from(["22", "4242", "99999"]), ports),
-            # Mostly one connection on one host, so its lines meet.
-            st.sampled_from(["sshd[42]"] * 3 + ["sshd-session[123456]", "sshd"]),
-            st.sampled_from(["host"] * 3 + ["web-01.example"]),
-        ),
-        min_size=1,
-        max_size=40,
-    )
+#: Streams of one connection's lines (mostly one connection on one host, so they meet).
+streams = st.lists(
+    st.tuples(
+        st.sampled_from(CONNECTION_MESSAGES),
+        st.one_of(st.sampled_from(["root", "admin", "a b"]), users),
+        st.one_of(st.sampled_from(["203.0.113.5", "2001:db8::5", "scanner.example"]), addresses),
+        st.one_of(st.sampled_from(["22", "4242", "99999"]), ports),
+        st.sampled_from(["sshd[42]"] * 3 + ["sshd-session[123456]", "sshd"]),
+        st.sampled_from(["host"] * 3 + ["web-01.example"]),
+    ),
+    min_size=1,
+    max_size=40,
 )
-def test_fast_lane_and_general_path_agree_along_a_stream(
+
+
+def _stream_lines(lines: list[tuple[str, str, str, str, str, str]]) -> list[str]:
+    texts = []
+    for message, user, addr, port, tag, host in lines:
+        text = message.format(user=user, addr=addr, port=port)
+        prefix = "" if text.startswith("last message") else f"{tag}: "
+        texts.append(f"Nov 21 23:14:28 {host} {prefix}{text}")
+    return texts
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines=streams)
+def test_lanes_and_the_framing_then_rows_path_agree_along_a_stream(
     lines: list[tuple[str, str, str, str, str, str]],
 ) -> None:
-    # Per-connection memory (a failure waiting for its address, settled by the closing
-    # line) and the lane's guess of where a message starts carry from line to line.
+    # Per-connection memory and the lanes' guess of where a message starts carry from
+    # line to line.
     fast = SyslogParser(ParseConfig(timezone="UTC"), REFERENCE)
     general = SyslogParser(ParseConfig(timezone="UTC"), REFERENCE)
     general.fast_lane = False
-    for number, (message, user, addr, port, tag, host) in enumerate(lines, 1):
-        text = f"Nov 21 23:14:28 {host} {tag}: " + message.format(user=user, addr=addr, port=port)
+    for number, text in enumerate(_stream_lines(lines), 1):
         a, b = fast.parse(text, number), general.parse(text, number)
         if isinstance(a, Event):
             assert a == b, text
         else:
             assert a is b, text
+
+
+@settings(max_examples=200, deadline=None)
+@given(lines=streams)
+def test_a_stream_continued_from_its_saved_state_reads_the_same(
+    lines: list[tuple[str, str, str, str, str, str]],
+) -> None:
+    # Per-connection memory (a failure waiting for its address, settled by the closing
+    # line; a connection that only offered keys) and the last event carry over a
+    # restart at any line: the state goes through JSON, as the engine saves it.
+    texts = _stream_lines(lines)
+    config = ParseConfig(timezone="UTC")
+    whole = SyslogParser(config, REFERENCE)
+    expected = [whole.parse(text, number) for number, text in enumerate(texts, 1)]
+    for cut in range(len(texts) + 1):
+        before = SyslogParser(config, REFERENCE)
+        got = [before.parse(text, number) for number, text in enumerate(texts[:cut], 1)]
+        after = SyslogParser(config, REFERENCE)
+        after.restore(json.loads(json.dumps(before.state())))
+        got += [after.parse(text, number) for number, text in enumerate(texts[cut:], cut + 1)]
+        for text, a, b in zip(texts, expected, got, strict=True):
+            if isinstance(a, Event):
+                assert a == b, (cut, text)
+            else:
+                assert a is b, (cut, text)

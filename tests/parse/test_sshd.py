@@ -124,9 +124,8 @@ OFFERS = [
 ]
 
 
-def _stream(lines: list[str], *, fast: bool) -> list[Event]:
+def _stream(lines: list[str]) -> list[Event]:
     parser = _parser()
-    parser.fast_lane = fast
     out = []
     for line in lines:
         result = _parse(parser, line, pid=4001)
@@ -135,11 +134,9 @@ def _stream(lines: list[str], *, fast: bool) -> list[Event]:
     return out
 
 
-@pytest.mark.parametrize("fast", [True, False])
-def test_key_offers_before_the_accepted_key_count_as_no_attempt(fast: bool) -> None:
+def test_key_offers_before_the_accepted_key_count_as_no_attempt() -> None:
     events = _stream(
         [*OFFERS, "Accepted publickey for alice from 198.51.100.20 port 50122 ssh2: ECDSA x"],
-        fast=fast,
     )
     assert [(e.kind, e.reason) for e in events] == [
         (AUTH_FAILURE, "failed publickey"),
@@ -149,7 +146,6 @@ def test_key_offers_before_the_accepted_key_count_as_no_attempt(fast: bool) -> N
     assert [failure_count(e) for e in events] == [0, 0, 0]
 
 
-@pytest.mark.parametrize("fast", [True, False])
 @pytest.mark.parametrize(
     "ending",
     [
@@ -159,10 +155,8 @@ def test_key_offers_before_the_accepted_key_count_as_no_attempt(fast: bool) -> N
         " ssh2 [preauth]",
     ],
 )
-def test_a_connection_that_only_offered_keys_is_one_failure_where_it_ends(
-    fast: bool, ending: str
-) -> None:
-    events = _stream([*OFFERS, ending], fast=fast)
+def test_a_connection_that_only_offered_keys_is_one_failure_where_it_ends(ending: str) -> None:
+    events = _stream([*OFFERS, ending])
     last = events[-1]
     assert (last.kind, last.outcome, last.reason, last.user) == (
         AUTH_FAILURE,
@@ -174,15 +168,13 @@ def test_a_connection_that_only_offered_keys_is_one_failure_where_it_ends(
     assert sum(failure_count(e) for e in events) == 1
 
 
-@pytest.mark.parametrize("fast", [True, False])
-def test_a_password_failure_after_the_offers_is_the_connections_failure(fast: bool) -> None:
+def test_a_password_failure_after_the_offers_is_the_connections_failure() -> None:
     events = _stream(
         [
             *OFFERS,
             "Failed password for alice from 198.51.100.20 port 50122 ssh2",
             "Connection closed by authenticating user alice 198.51.100.20 port 50122 [preauth]",
         ],
-        fast=fast,
     )
     assert [failure_count(e) for e in events] == [0, 0, 1, 0]
     assert events[-1].reason != KEYS_REJECTED

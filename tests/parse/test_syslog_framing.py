@@ -21,7 +21,7 @@ from soc.parse import (
     parse_file_stats,
     parser_class,
 )
-from soc.parse.base import BAD_TIMESTAMP, BLANK, NO_MATCH, ParseConfig, Skip
+from soc.parse.base import BAD_TIMESTAMP, BLANK, NO_MATCH, Header, ParseConfig, Skip
 from soc.parse.syslog import (
     OTHER_PROGRAM,
     ProgramRouter,
@@ -278,7 +278,7 @@ def test_bad_iso_date() -> None:
 
 def test_parse_program_message_without_state() -> None:
     event = parse_program_message(
-        "sshd", 42, "Invalid user admin from 192.0.2.9 port 22", 1.5, "h", 3, "raw"
+        "Invalid user admin from 192.0.2.9 port 22", Header(1.5, "h", "sshd", 42, 3, "raw")
     )
     assert isinstance(event, Event)
     assert (event.kind, event.user, event.source_ip, event.pid) == (
@@ -289,21 +289,16 @@ def test_parse_program_message_without_state() -> None:
     )
     assert (event.timestamp, event.hostname, event.line, event.raw) == (1.5, "h", 3, "raw")
     kernel = parse_program_message(
-        "kernel",
-        None,
         "[UFW BLOCK] IN=eth0 OUT= SRC=203.0.113.1 DST=10.0.0.1 LEN=1 PROTO=UDP SPT=53 DPT=53",
-        None,
-        None,
-        None,
-        None,
+        Header(None, None, "kernel", None, None, None),
     )
     assert isinstance(kernel, Event) and kernel.kind == FIREWALL_DROP and kernel.transport == "udp"
-    assert parse_program_message("cron", 1, "(root) CMD (true)", None, None, None, None) is (
-        OTHER_PROGRAM
-    )
+    cron = Header(None, None, "cron", 1, None, None)
+    assert parse_program_message("(root) CMD (true)", cron) is OTHER_PROGRAM
     # Without a router, a failure that names no address cannot be completed.
     waiting = parse_program_message(
-        "sshd", 7, "Disconnecting: Too many authentication failures [preauth]", None, None, 1, None
+        "Disconnecting: Too many authentication failures [preauth]",
+        Header(None, None, "sshd", 7, 1, None),
     )
     assert isinstance(waiting, Skip) and waiting.recognized
 
@@ -311,23 +306,13 @@ def test_parse_program_message_without_state() -> None:
 def test_parse_program_message_with_a_router_keeps_connections() -> None:
     router = ProgramRouter()
     parse_program_message(
-        "sshd",
-        7,
         "Connection from 192.0.2.7 port 5 on 10.0.0.1 port 22",
-        None,
-        "h",
-        1,
-        None,
+        Header(None, "h", "sshd", 7, 1, None),
         router=router,
     )
     event = parse_program_message(
-        "sshd",
-        7,
         "Disconnecting: Too many authentication failures [preauth]",
-        None,
-        "h",
-        2,
-        None,
+        Header(None, "h", "sshd", 7, 2, None),
         router=router,
     )
     assert isinstance(event, Event) and event.source_ip == "192.0.2.7"
