@@ -53,7 +53,7 @@ from soc.events import (
     WEB_REQUEST,
     Incident,
 )
-from soc.store.sql import AnalysisRecord, window_aggregates, window_kinds
+from soc.store.sql import AnalysisRecord, same_window, window_aggregates, window_kinds
 from soc.store.sql import analyses as analyses_table
 from soc.store.sql import incidents as incidents_table
 from soc.text import literal_markdown, plain, plot_label
@@ -668,7 +668,7 @@ def what_if(
                     "peak"
                 ),
             )
-            .select_from(w.join(k, k.c.window_id == w.c.id))
+            .select_from(w.join(k, same_window))
             .where(
                 w.c.key_type == "ip",
                 k.c.kind.in_(list(failure_kinds)),

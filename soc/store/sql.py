@@ -36,7 +36,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -47,7 +47,7 @@ from soc.redact import MASK, process_secrets, redact, redact_url
 from soc.store.files import make_store_private
 
 #: Bumped whenever the schema changes; ``open_store`` migrates older stores.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 #: Evidence lines kept per incident when the caller does not say.
 DEFAULT_EVIDENCE_LIMIT = 20
@@ -65,6 +65,12 @@ _UNREACHABLE = re.compile(
 _IN_CHUNK = 500
 
 
+#: A value as a JSON text column holds it (what ``JsonText`` writes). ensure_ascii: NUL
+#: and lone surrogates (both possible in attacker text) become escapes, which any text
+#: column can hold. One encoder for all: ``json.dumps`` with options makes one per call.
+_json_text: Final = json.JSONEncoder(ensure_ascii=True, sort_keys=True).encode
+
+
 class JsonText(sa.types.TypeDecorator[Any]):
     """A JSON value kept in a TEXT column, identical on SQLite and PostgreSQL."""
 
@@ -74,9 +80,7 @@ class JsonText(sa.types.TypeDecorator[Any]):
     def process_bind_param(self, value: Any, dialect: sa.Dialect) -> str | None:
         if value is None:
             return None
-        # ensure_ascii: NUL and lone surrogates (both possible in attacker text)
-        # become escapes, which any text column can hold.
-        return json.dumps(value, ensure_ascii=True, sort_keys=True)
+        return _json_text(value)
 
     def process_result_value(self, value: Any, dialect: sa.Dialect) -> Any:
         if value is None:
@@ -177,13 +181,24 @@ window_aggregates = sa.Table(
     sa.UniqueConstraint("key_hash", "window_start", "window_end", name="uq_window_key_span"),
 )
 
-#: ``window_aggregates.by_kind`` as rows, so charts can GROUP BY kind in SQL.
+#: ``window_aggregates.by_kind`` as rows, so charts can GROUP BY kind in SQL. Keyed like
+#: their window (key hash and span), not by its id, so that windows and their kinds are
+#: written in bulk without reading ids back (version 6; before, ``window_kinds`` was
+#: keyed by window id).
 window_kinds = sa.Table(
-    "window_kinds",
+    "window_kind_counts",
     metadata,
-    sa.Column("window_id", sa.Integer, sa.ForeignKey("window_aggregates.id"), primary_key=True),
+    sa.Column("key_hash", sa.String(64), primary_key=True),
+    sa.Column("window_start", sa.Float, primary_key=True, index=True),
+    sa.Column("window_end", sa.Float, primary_key=True),
     sa.Column("kind", sa.String, primary_key=True),
     sa.Column("count", sa.BigInteger, nullable=False),
+)
+#: The window a ``window_kinds`` row belongs to (the join of the charts' queries).
+same_window = sa.and_(
+    window_kinds.c.key_hash == window_aggregates.c.key_hash,
+    window_kinds.c.window_start == window_aggregates.c.window_start,
+    window_kinds.c.window_end == window_aggregates.c.window_end,
 )
 
 analyses = sa.Table(
@@ -710,24 +725,6 @@ class Transaction:
                 if ident in merged:
                     existing[ident] = dict(found)
         inserts = [values for ident, values in merged.items() if ident not in existing]
-        if inserts:
-            ids = (
-                conn.execute(
-                    window_aggregates.insert().returning(
-                        window_aggregates.c.id, sort_by_parameter_order=True
-                    ),
-                    inserts,
-                )
-                .scalars()
-                .all()
-            )
-            kind_rows = [
-                {"window_id": window_id, "kind": kind, "count": count}
-                for window_id, values in zip(ids, inserts, strict=True)
-                for kind, count in values["by_kind"].items()
-            ]
-            if kind_rows:
-                conn.execute(window_kinds.insert(), kind_rows)
         updates = []
         for ident, old in existing.items():
             values = _merge_window(old, merged[ident])
@@ -741,15 +738,37 @@ class Transaction:
                 .values({name: sa.bindparam(name) for name in columns}),
                 [{name: values[name] for name in (*columns, "window_id")} for values in updates],
             )
-            for chunk in _chunks([values["window_id"] for values in updates]):
-                conn.execute(window_kinds.delete().where(window_kinds.c.window_id.in_(chunk)))
-            kind_rows = [
-                {"window_id": values["window_id"], "kind": kind, "count": count}
-                for values in updates
-                for kind, count in values["by_kind"].items()
-            ]
-            if kind_rows:
-                conn.execute(window_kinds.insert(), kind_rows)
+            conn.execute(
+                window_kinds.delete().where(
+                    window_kinds.c.key_hash == sa.bindparam("hash"),
+                    window_kinds.c.window_start == sa.bindparam("start"),
+                    window_kinds.c.window_end == sa.bindparam("end"),
+                ),
+                [
+                    {"hash": v["key_hash"], "start": v["window_start"], "end": v["window_end"]}
+                    for v in updates
+                ],
+            )
+        if inserts:
+            _insert_many(
+                conn,
+                window_aggregates,
+                _WINDOW_COLUMNS,
+                [
+                    tuple(
+                        _json_text(v[name]) if name in _JSON_COLUMNS else v[name]
+                        for name in _WINDOW_COLUMNS
+                    )
+                    for v in inserts
+                ],
+            )
+        kind_rows = [
+            (v["key_hash"], v["window_start"], v["window_end"], kind, count)
+            for v in (*inserts, *updates)
+            for kind, count in v["by_kind"].items()
+        ]
+        if kind_rows:
+            _insert_many(conn, window_kinds, _KIND_COLUMNS, kind_rows)
 
     def enqueue_export(
         self,
@@ -799,6 +818,63 @@ class Transaction:
                 .returning(export_outbox.c.id)
             ).scalar_one()
         )
+
+
+#: A window row's columns in the order ``_insert_many`` writes them; the JSON ones.
+_WINDOW_COLUMNS: Final = (
+    "key_hash",
+    "key",
+    "key_type",
+    "window_start",
+    "window_end",
+    "events",
+    "failures",
+    "successes",
+    "distinct_users",
+    "users",
+    "distinct_ports",
+    "ports",
+    "distinct_paths",
+    "paths",
+    "by_kind",
+    "first_seen",
+    "last_seen",
+)
+_JSON_COLUMNS: Final = frozenset({"users", "ports", "paths", "by_kind"})
+_KIND_COLUMNS: Final = ("key_hash", "window_start", "window_end", "kind", "count")
+#: Rows per multi-row INSERT on PostgreSQL (``execute_values``).
+_PAGE_ROWS: Final = 1000
+
+
+def _insert_many(
+    conn: Connection, table: sa.Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+) -> None:
+    """Insert plain rows in bulk through the driver, in ``conn``'s transaction.
+
+    Values must be what the columns hold (JSON already text): SQLAlchemy's per-row
+    statement and type processing is skipped, which is most of what writing a window
+    costs. SQLite gets one prepared ``executemany``; PostgreSQL multi-row ``INSERT``s
+    of ``_PAGE_ROWS`` rows (psycopg2's ``execute_values``).
+    """
+    # Table and column names are this module's constants, never input.
+    names = ", ".join(columns)
+    cursor = conn.connection.cursor()
+    try:
+        if conn.dialect.name == "postgresql":
+            from psycopg2.extras import execute_values
+
+            execute_values(
+                cursor,
+                f"INSERT INTO {table.name} ({names}) VALUES %s",  # noqa: S608
+                rows,
+                page_size=_PAGE_ROWS,
+            )
+        else:
+            marks = ", ".join("?" * len(columns))
+            insert = f"INSERT INTO {table.name} ({names}) VALUES ({marks})"  # noqa: S608
+            cursor.executemany(insert, rows)
+    finally:
+        cursor.close()
 
 
 _MERGED_COLUMNS = (
@@ -1209,7 +1285,7 @@ class SqlStore:
         )
         kinds = (
             sa.select(*group, window_kinds.c.kind, sa.func.sum(window_kinds.c.count))
-            .select_from(w.join(window_kinds, window_kinds.c.window_id == w.c.id))
+            .select_from(w.join(window_kinds, same_window))
             .where(*where)
             .group_by(*group, window_kinds.c.kind)
         )
@@ -1522,10 +1598,9 @@ class SqlStore:
         w = window_aggregates
         window_cutoff = now - aggregates_days * _DAY
         outbox_cutoff = now - (aggregates_days if outbox_days is None else outbox_days) * _DAY
-        old_windows = sa.select(w.c.id).where(w.c.window_start < window_cutoff)
         with self._writing() as conn:
             kinds = conn.execute(
-                window_kinds.delete().where(window_kinds.c.window_id.in_(old_windows))
+                window_kinds.delete().where(window_kinds.c.window_start < window_cutoff)
             ).rowcount
             windows = conn.execute(w.delete().where(w.c.window_start < window_cutoff)).rowcount
             delivered = conn.execute(
@@ -1739,8 +1814,22 @@ def _to_v5(conn: Connection) -> None:
     metadata.create_all(conn, tables=[api_tokens, api_requests, intake_alerts, policy_feedback])
 
 
+def _to_v6(conn: Connection) -> None:
+    # Kinds keyed by their window's key and span instead of its id (bulk writes).
+    metadata.create_all(conn, tables=[window_kinds])
+    if sa.inspect(conn).has_table("window_kinds"):
+        conn.execute(
+            sa.text(
+                "INSERT INTO window_kind_counts (key_hash, window_start, window_end, kind, count)"
+                " SELECT w.key_hash, w.window_start, w.window_end, k.kind, k.count"
+                " FROM window_kinds k JOIN window_aggregates w ON w.id = k.window_id"
+            )
+        )
+        conn.execute(sa.text("DROP TABLE window_kinds"))
+
+
 #: (version reached, step) in order; each step must be safe to run again.
-_MIGRATIONS = ((2, _to_v2), (3, _to_v3), (4, _to_v4), (5, _to_v5))
+_MIGRATIONS = ((2, _to_v2), (3, _to_v3), (4, _to_v4), (5, _to_v5), (6, _to_v6))
 
 # An arbitrary constant: the advisory lock that serialises migrations on PostgreSQL.
 _PG_MIGRATION_LOCK = 0x50C5_0001

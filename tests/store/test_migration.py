@@ -42,11 +42,11 @@ def _create_v1_store(url: str) -> None:
 
 
 def test_version_1_store_is_migrated_in_place(store_url: str) -> None:
-    assert SCHEMA_VERSION == 5
+    assert SCHEMA_VERSION == 6
     _create_v1_store(store_url)
     store = open_store(store_url)
     try:
-        assert store.schema_version() == 5
+        assert store.schema_version() == 6
         assert store.load_checkpoint("auth") == {"files": [{"inode": 7, "offset": 120}]}
         assert store.counters() == {"lines": 42}
         with store.transaction(now=1.0) as tx:
@@ -60,10 +60,11 @@ def test_version_1_store_is_migrated_in_place(store_url: str) -> None:
             tables = set(sa.inspect(conn).get_table_names())
             versions = conn.execute(sa.text("SELECT version FROM schema_version")).scalars().all()
         assert {"incidents", "evidence", "window_aggregates", "export_outbox"} <= tables
-        assert {"analyses", "playbook_runs", "window_kinds", "tuning"} <= tables
+        assert {"analyses", "playbook_runs", "window_kind_counts", "tuning"} <= tables
+        assert "window_kinds" not in tables
         assert {"response_audit", "blocks"} <= tables
         assert {"api_tokens", "api_requests", "intake_alerts", "policy_feedback"} <= tables
-        assert versions == [5]
+        assert versions == [6]
         store.set_tuning("threshold", 7, now=2.0)
         assert store.tuning() == {"threshold": 7}
     finally:
@@ -71,7 +72,7 @@ def test_version_1_store_is_migrated_in_place(store_url: str) -> None:
     # opening again is a no-op
     store = open_store(store_url)
     try:
-        assert store.schema_version() == 5
+        assert store.schema_version() == 6
         assert store.count_incidents() == 1
         assert store.tuning() == {"threshold": 7}
         store.set_tuning("threshold", None, now=3.0)
@@ -91,5 +92,61 @@ def test_a_first_open_that_died_before_its_version_is_completed(store_url: str) 
     try:
         assert store.schema_version() == SCHEMA_VERSION
         assert store.count_incidents() == 0
+    finally:
+        store.close()
+
+
+def test_version_5_window_kinds_move_to_rows_keyed_by_window(store_url: str) -> None:
+    # Version 5 kept a window's kinds keyed by the window's id; version 6 by its key
+    # hash and span. The kinds of windows stored before the upgrade keep counting.
+    store = open_store(store_url)
+    try:
+        with store.transaction(now=1.0) as tx:
+            tx.save_windows(
+                [
+                    make_window("203.0.113.9", 0.0, events=3, by_kind={"auth_failure": 3}),
+                    make_window("203.0.113.10", 15.0, events=2, by_kind={"preauth": 2}),
+                ]
+            )
+        before = store.aggregates(0.0, 60.0, 60)
+    finally:
+        store.close()
+    assert before[0].by_kind and sum(before[0].by_kind.values()) == 5
+    engine = sa.create_engine(store_url)
+    try:
+        with engine.begin() as conn:
+            # Back to version 5's table, rows keyed by window id.
+            conn.execute(
+                sa.text(
+                    "CREATE TABLE window_kinds (window_id INTEGER NOT NULL"
+                    " REFERENCES window_aggregates (id), kind VARCHAR NOT NULL,"
+                    " count BIGINT NOT NULL, PRIMARY KEY (window_id, kind))"
+                )
+            )
+            conn.execute(
+                sa.text(
+                    "INSERT INTO window_kinds (window_id, kind, count)"
+                    " SELECT w.id, k.kind, k.count FROM window_kind_counts k"
+                    " JOIN window_aggregates w ON w.key_hash = k.key_hash"
+                    " AND w.window_start = k.window_start AND w.window_end = k.window_end"
+                )
+            )
+            conn.execute(sa.text("DROP TABLE window_kind_counts"))
+            conn.execute(sa.text("UPDATE schema_version SET version = 5"))
+    finally:
+        engine.dispose()
+    store = open_store(store_url)
+    try:
+        assert store.schema_version() == 6
+        assert store.aggregates(0.0, 60.0, 60) == before
+        with store.engine.connect() as conn:
+            assert not sa.inspect(conn).has_table("window_kinds")
+        # Windows written after the upgrade merge with those from before.
+        with store.transaction(now=2.0) as tx:
+            tx.save_windows(
+                [make_window("203.0.113.9", 0.0, events=4, by_kind={"auth_failure": 4})]
+            )
+        after = store.aggregates(0.0, 60.0, 60)
+        assert after[0].by_kind == {"auth_failure": 7, "preauth": 2}
     finally:
         store.close()
