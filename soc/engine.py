@@ -38,10 +38,10 @@ from soc.detect import DetectConfig, Detector, DetectorStats, discover_host_addr
 from soc.detect.rules import playbooks_by_kind
 from soc.engine_state import STATE_CHECKPOINT
 from soc.enrich import Enricher
-from soc.errors import ConfigError, SourceError, StoreError
+from soc.errors import ConfigError, ParseError, SourceError, StoreError
 from soc.events import AUTH_SUCCESS, Event, Incident, Line, WindowStats, failure_count
 from soc.export import enqueue_alert
-from soc.parse import make_parser
+from soc.parse import FormatParser, make_parser, parser_class
 from soc.parse.base import Parser, ParseStats, Skip
 from soc.respond import Protected, Responder
 from soc.window import WindowConfig, Windower, WindowerStats
@@ -174,7 +174,7 @@ class Engine:
         self.store = store
         self.clock = clock
         self.report = IngestReport()
-        self._parsers: dict[tuple[str, str], Parser] = {}  # one per (source, stream)
+        self._parsers: dict[tuple[str, str], FormatParser] = {}  # one per (source, stream)
         self._acquire_committed: dict[str, Counter[str]] = {}
         self._pipeline_committed: dict[str, int] = {}
         hosts = discover_host_addresses() if host_addresses is None else list(host_addresses)
@@ -560,6 +560,7 @@ class Engine:
             self.detector,
             event_time=self._event_time,
             event_wall=self._event_wall,
+            parsers=self._parsers,
         )
         spent = time.perf_counter() - started
         self._commit_due = self.clock.now() + max(self._commit_every, spent / STATE_SHARE)
@@ -595,10 +596,33 @@ class Engine:
         self.windower, self.detector = restored.windower, restored.detector
         self.report.window, self.report.detect = self.windower.stats, self.detector.stats
         self._event_time, self._event_wall = restored.event_time, restored.event_wall
+        self._restore_parsers(restored.parsers)
         self._pipeline_committed = self._pipeline_deltas()[1]  # committed before the restart
         opened, windows = self.detector.stats.open_incidents, self.windower.stats.open_windows
         self.report.state = f"continued ({opened} open incidents, {windows} windows)"
         _log.info("engine state %s", self.report.state)
+
+    def _restore_parsers(self, saved: Sequence[engine_state.SavedParser]) -> None:
+        """Continue each stream's parser (a line's reading may depend on earlier lines).
+
+        A parser whose source is gone, or now names another format, starts afresh
+        (logged); so does one whose state its format cannot read.
+        """
+        specs = {spec.name: spec for spec, _ in self.sources}
+        for parser in saved:
+            spec = specs.get(parser.source)
+            if spec is None or spec.parse.format not in ("auto", parser.format):
+                _log.info("not continuing the %s parser of %s", parser.format, parser.source)
+                continue
+            try:
+                made = parser_class(parser.format)(spec.parse, parser.reference_time)
+                made.restore(parser.state)
+            except (KeyError, TypeError, ValueError, ParseError) as exc:
+                _log.warning(
+                    "the saved %s parser state cannot be continued: %r", parser.format, exc
+                )
+                continue
+            self._parsers[(parser.source, parser.stream)] = made
 
     def _pipeline_deltas(self) -> tuple[dict[str, int], dict[str, int]]:
         """The pipeline's counts since the last commit, and the counts now.
@@ -619,7 +643,7 @@ class Engine:
 
     def _parser_for(
         self, spec: SourceSpec, key: tuple[str, str], batch: list[Line], index: int
-    ) -> Parser:
+    ) -> FormatParser:
         parser = self._parsers.get(key)
         if parser is None:
             same_stream = (line.text for line in batch[index:] if line.stream == key[1])

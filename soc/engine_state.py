@@ -8,9 +8,11 @@ and what is kept when it cannot be continued.
 The envelope is a JSON object: ``format``, ``version``, ``generation`` (see
 :attr:`soc.detect.Detector.generation`), ``encoding`` and ``data``, the body as
 compact JSON, zlib-compressed and base64-encoded. The body holds the window
-length, the event time and the wall-clock time it was reached, and the states of
-:mod:`soc.window.state` and :mod:`soc.detect.state` (plain JSON, never pickle: it
-is read back from the database).
+length, the event time and the wall-clock time it was reached, the states of
+:mod:`soc.window.state` and :mod:`soc.detect.state`, and each stream's parser state
+(``FormatParser.state``: sshd's connections, the stamps' year, …). All plain JSON,
+never pickle: it is read back from the database. Version 1 state (before parsers
+were saved) is still continued, its parsers starting afresh.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any, Final
 from soc.config import Settings
 from soc.detect import Detector
 from soc.detect import state as detect_state
+from soc.parse import FormatParser
 from soc.window import Windower
 from soc.window import state as window_state
 
@@ -32,7 +35,20 @@ from soc.window import state as window_state
 STATE_CHECKPOINT: Final = "(engine)"
 STATE_FORMAT: Final = "soc-engine-state"
 #: Bumped whenever the body's layout changes (the parts have versions of their own).
-STATE_VERSION: Final = 1
+STATE_VERSION: Final = 2
+#: Versions :func:`decode` continues (1: no parser states).
+_READABLE: Final = (1, 2)
+
+
+@dataclass(frozen=True, slots=True)
+class SavedParser:
+    """One stream's parser as saved: its source and stream, format, reference and state."""
+
+    source: str
+    stream: str
+    format: str
+    reference_time: float
+    state: Mapping[str, Any]
 
 
 @dataclass(slots=True)
@@ -44,6 +60,7 @@ class Restored:
     detector: Detector
     event_time: float | None
     event_wall: float
+    parsers: list[SavedParser]
 
 
 def encode(
@@ -53,14 +70,19 @@ def encode(
     *,
     event_time: float | None,
     event_wall: float,
+    parsers: Mapping[tuple[str, str], FormatParser] | None = None,
 ) -> dict[str, Any]:
-    """The envelope of the engine's state now (JSON-ready)."""
+    """The envelope of the engine's state now (JSON-ready); ``parsers`` by (source, stream)."""
     body = {
         "window_seconds": settings.window.seconds,
         "event_time": event_time,
         "event_wall": event_wall,
         "windower": window_state.dump(windower),
         "detector": detect_state.dump(detector),
+        "parsers": [
+            [source, stream, parser.name, parser.reference_time, parser.state()]
+            for (source, stream), parser in (parsers or {}).items()
+        ],
     }
     raw = json.dumps(body, separators=(",", ":")).encode()
     return {
@@ -90,8 +112,9 @@ def decode(
     """
     if envelope.get("format") != STATE_FORMAT:
         raise ValueError(f"not {STATE_FORMAT} state")
-    if envelope.get("version") != STATE_VERSION:
-        raise ValueError(f"version {envelope.get('version')!r}, not {STATE_VERSION}")
+    version = envelope.get("version")
+    if version not in _READABLE:
+        raise ValueError(f"version {version!r}, not one of {', '.join(map(str, _READABLE))}")
     try:
         body = json.loads(zlib.decompress(base64.b64decode(str(envelope["data"]))))
         seconds = float(body["window_seconds"])
@@ -106,12 +129,17 @@ def decode(
         window_state.load(windower, body["windower"])
         detect_state.load(detector, body["detector"])
         event_time = body["event_time"]
+        parsers = [
+            SavedParser(str(source), str(stream), str(name), float(reference), dict(state))
+            for source, stream, name, reference, state in body.get("parsers", [])
+        ]
         return Restored(
             settings,
             windower,
             detector,
             None if event_time is None else float(event_time),
             float(body["event_wall"]),
+            parsers,
         )
     except (KeyError, TypeError, zlib.error) as exc:
         raise ValueError(f"damaged state: {exc!r}") from None
@@ -122,6 +150,7 @@ __all__ = [
     "STATE_FORMAT",
     "STATE_VERSION",
     "Restored",
+    "SavedParser",
     "decode",
     "encode",
     "generation_of",

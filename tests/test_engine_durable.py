@@ -3,9 +3,11 @@ restart exactly as if it had never stopped: counters, incidents and windows."""
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 import time
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +62,37 @@ def realistic_log(seed: int) -> list[str]:
         timed.append((at, "Connection closed by 198.18.0.9 port 22 [preauth]"))
     timed.sort(key=lambda item: item[0])
     return [_line(t, 1000 + i % 50, message) for i, (t, message) in enumerate(timed)]
+
+
+def connections_log(seed: int) -> list[str]:
+    """Interleaved sshd connections whose meaning spans lines: agents offering only keys
+    (one failed attempt where the connection ends), and failures logged without an
+    address ("Disconnecting: Too many authentication failures") that take their
+    connection's; in time order."""
+    rng = random.Random(seed)
+    timed: list[tuple[float, int, str]] = []
+    for c in range(60):
+        ip, pid, port = f"203.0.113.{60 + c % 6}", 20_000 + c, 50_000 + c
+        t = T0 + rng.uniform(0, 900)
+        timed.append((t, pid, f'Connection from {ip} port {port} on 10.0.0.1 port 22 rdomain ""'))
+        for _ in range(rng.randint(1, 4)):
+            t += rng.uniform(0.1, 3)
+            key = rng.choice(["RSA SHA256:aa", "ED25519 SHA256:bb", "ECDSA SHA256:cc"])
+            timed.append((t, pid, f"Failed publickey for deploy from {ip} port {port} ssh2: {key}"))
+        t += rng.uniform(0.1, 3)
+        if c % 3:
+            timed.append(
+                (
+                    t,
+                    pid,
+                    f"Connection closed by authenticating user deploy {ip} port {port} [preauth]",
+                )
+            )
+        else:
+            timed.append((t, pid, "Disconnecting: Too many authentication failures [preauth]"))
+            timed.append((t + 0.2, pid, f"Connection closed by {ip} port {port} [preauth]"))
+    timed.sort(key=lambda item: item[0])
+    return [_line(t, pid, message) for t, pid, message in timed]
 
 
 def _one_attacker(n: int) -> list[str]:
@@ -152,14 +185,9 @@ def _reference(tmp_path: Path, log: Path, lines: list[str]) -> dict[str, Any]:
     return stored
 
 
-def test_kills_and_restarts_lose_and_double_nothing(tmp_path: Path) -> None:
-    lines = realistic_log(1)
-    log = tmp_path / "auth.log"
-    expected = _reference(tmp_path, log, lines)
-    assert len(expected["incidents"]) >= 7, expected["incidents"]
-    assert sum(row[4] for row in expected["windows"] if row[0] == "ip") >= 300
-
-    rng = random.Random(2)
+def _killed_and_restarted(tmp_path: Path, log: Path, lines: list[str], seed: int) -> SqlStore:
+    """The lines appended in random chunks, read by engines killed or stopped at random."""
+    rng = random.Random(seed)
     settings = _settings(tmp_path, log, "live")
     store = open_store(settings.store.url)
     log.write_text("", encoding="utf-8")
@@ -189,6 +217,31 @@ def test_kills_and_restarts_lose_and_double_nothing(tmp_path: Path) -> None:
     engine.finish()
     engine.close()
     assert restarts >= 5
+    return store
+
+
+def test_kills_and_restarts_lose_and_double_nothing(tmp_path: Path) -> None:
+    lines = realistic_log(1)
+    log = tmp_path / "auth.log"
+    expected = _reference(tmp_path, log, lines)
+    assert len(expected["incidents"]) >= 7, expected["incidents"]
+    assert sum(row[4] for row in expected["windows"] if row[0] == "ip") >= 300
+    store = _killed_and_restarted(tmp_path, log, lines, seed=2)
+    assert _what_was_stored(store) == expected
+    store.close()
+
+
+def test_connections_spanning_a_restart_are_read_as_if_it_never_happened(
+    tmp_path: Path,
+) -> None:
+    # The parser's memory of each connection (keys offered, its address) is saved
+    # with the engine's state: a connection cut by a restart still counts once.
+    lines = connections_log(3)
+    log = tmp_path / "auth.log"
+    expected = _reference(tmp_path, log, lines)
+    # one failed attempt per connection: 40 keys rejected, 20 too-many-failures lines
+    assert sum(row[4] for row in expected["windows"] if row[0] == "ip") == 60
+    store = _killed_and_restarted(tmp_path, log, lines, seed=4)
     assert _what_was_stored(store) == expected
     store.close()
 
@@ -239,7 +292,9 @@ def test_state_that_cannot_be_continued_is_discarded_with_its_reason(tmp_path: P
     with log.open("a", encoding="utf-8") as f:
         f.writelines(f"{line}\n" for line in lines[15:])
     engine = Engine(settings, store, SystemClock(), host_addresses=(), durable=True)
-    assert engine.report.state == "discarded (version 99, not 1); incidents are named @1 on"
+    assert engine.report.state == (
+        "discarded (version 99, not one of 1, 2); incidents are named @1 on"
+    )
     _read_all(engine, 15)
     engine.persist()
     engine.close()
@@ -249,4 +304,34 @@ def test_state_that_cannot_be_continued_is_discarded_with_its_reason(tmp_path: P
         "auth:203.0.113.5:1764000000000": 15,
         "auth:203.0.113.5:1764000015000@1": 15,
     }
+    store.close()
+
+
+def test_state_saved_before_parsers_were_is_continued(tmp_path: Path) -> None:
+    # Version 1 state has no parser states: the windows and the detector continue,
+    # the parsers start afresh.
+    log = tmp_path / "auth.log"
+    lines = _one_attacker(30)
+    log.write_text("".join(f"{line}\n" for line in lines[:15]), encoding="utf-8")
+    settings = _settings(tmp_path, log, "live")
+    store = open_store(settings.store.url)
+    engine = Engine(settings, store, SystemClock(), host_addresses=(), durable=True)
+    _read_all(engine, 15)
+    engine.persist()
+    engine.close()
+    saved = store.load_checkpoint(STATE_CHECKPOINT)
+    assert saved is not None and saved["version"] == 2
+    body = json.loads(zlib.decompress(base64.b64decode(saved["data"])))
+    assert [row[:3] for row in body.pop("parsers")] == [["auth", str(log), "syslog"]]
+    old = base64.b64encode(zlib.compress(json.dumps(body).encode())).decode()
+    with store.transaction() as tx:
+        tx.save_checkpoint(STATE_CHECKPOINT, saved | {"version": 1, "data": old})
+    with log.open("a", encoding="utf-8") as f:
+        f.writelines(f"{line}\n" for line in lines[15:])
+    engine = Engine(settings, store, SystemClock(), host_addresses=(), durable=True)
+    assert engine.report.state == "continued (1 open incidents, 2 windows)"
+    _read_all(engine, 15)
+    engine.persist()
+    engine.close()
+    assert {i.failures for i in store.open_incidents().values()} == {30}
     store.close()

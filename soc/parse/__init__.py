@@ -47,6 +47,8 @@ class FormatParser(Parser, Protocol):
     """A registered format's parser: a :class:`Parser` that names its patterns."""
 
     patterns: tuple[str, ...]
+    #: When year-less stamps are dated from (the parser is built with it).
+    reference_time: float
 
     def which(self, text: str) -> str | None:
         """The name of the pattern ``text`` matches, or None."""
