@@ -63,6 +63,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_similar.py
 	$(BIN)/python bench/bench_policy.py
 	$(BIN)/python bench/bench_hotpath.py
+	$(BIN)/python bench/bench_regex.py
 	$(BIN)/python bench/bench_state.py
 
 clean:

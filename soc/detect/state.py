@@ -20,11 +20,12 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
 import numpy as np
 
+from soc.detect.base import DetectConfig
 from soc.detect.campaign import (
     CampaignState,
     Distinct,
@@ -35,6 +36,7 @@ from soc.detect.campaign import (
 )
 from soc.detect.detector import Detector
 from soc.detect.sums import Tail
+from soc.events import Event, Incident
 
 #: Bumped whenever the layout below changes; :func:`load` refuses other versions.
 VERSION: Final = 1
@@ -314,3 +316,28 @@ def _untail(data: list[Any] | None) -> Tail | None:
 
 
 __all__ = ["VERSION", "StateError", "dump", "load"]
+
+
+def detect_batch(
+    config: DetectConfig,
+    events: Sequence[Event],
+    state: Mapping[str, Any] | None,
+    *,
+    stream: str = "",
+    host_addresses: Iterable[str] = (),
+    flush: bool = False,
+) -> tuple[list[Incident], dict[str, Any]]:
+    """The detection stage as a pure function: (batch, carried state) → (incidents, state).
+
+    ``state`` is what the previous call returned (None at the start); with
+    ``flush`` every open campaign is closed after the batch (the end of a stream).
+    The same incidents come out as from one :class:`Detector` fed batch after
+    batch: the shape a distributed engine's per-key-group operator runs.
+    """
+    detector = Detector(config, host_addresses=host_addresses)
+    if state is not None:
+        load(detector, state)
+    out = detector.process(events, stream) if events else []
+    if flush:
+        out.extend(detector.flush())
+    return out, dump(detector)

@@ -90,6 +90,30 @@ def make_parser(
     return parser_class(name)(config, reference_time)
 
 
+def parse_batch(
+    config: ParseConfig,
+    format_name: str,
+    reference_time: float,
+    lines: Sequence[str],
+    state: Mapping[str, Any] | None,
+    *,
+    first_line: int = 1,
+) -> tuple[list[Event | Skip], dict[str, Any]]:
+    """The parsing stage as a pure function: (batch, carried state) → (results, state).
+
+    ``lines`` are one stream's next lines, numbered from ``first_line``; ``state``
+    is what the previous call returned (None at the start). The same results come
+    out as from one parser reading the stream line after line: the shape a
+    distributed engine's per-partition operator runs.
+    """
+    parser = parser_class(format_name)(config, reference_time)
+    if state is not None:
+        parser.restore(state)
+    parse = parser.parse
+    results = [parse(text, number) for number, text in enumerate(lines, first_line)]
+    return results, parser.state()
+
+
 def _open(path: Path) -> io.BufferedIOBase:
     """``path`` for reading bytes, decompressed if it is gzip (by content, not name)."""
     with path.open("rb") as probe:
@@ -224,6 +248,7 @@ __all__ = [
     "detect_format",
     "iter_parse_file",
     "make_parser",
+    "parse_batch",
     "parse_file_stats",
     "parser_class",
 ]

@@ -12,9 +12,11 @@ at most ``max_keys`` keys, ``max_distinct`` values per window and set.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+from soc.events import Event, WindowStats
+from soc.window.base import WindowConfig
 from soc.window.windower import Windower, _Window
 
 #: Bumped whenever the layout below changes; :func:`load` refuses other versions.
@@ -114,3 +116,27 @@ def _finite(value: float) -> float | None:
 
 
 __all__ = ["VERSION", "StateError", "dump", "load"]
+
+
+def window_batch(
+    config: WindowConfig,
+    events: Sequence[Event],
+    state: Mapping[str, Any] | None,
+    *,
+    stream: str = "",
+    flush: bool = False,
+) -> tuple[list[WindowStats], dict[str, Any]]:
+    """The windowing stage as a pure function: (batch, carried state) → (windows, state).
+
+    ``state`` is what the previous call returned (None at the start); with
+    ``flush`` every open window is handed over after the batch (the end of a
+    stream). The same windows come out as from one :class:`Windower` fed batch
+    after batch: the shape a distributed engine's per-key-group operator runs.
+    """
+    windower = Windower(config)
+    if state is not None:
+        load(windower, state)
+    out = windower.add(events, stream) if events else []
+    if flush:
+        out.extend(windower.flush())
+    return out, dump(windower)

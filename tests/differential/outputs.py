@@ -27,11 +27,13 @@ from pathlib import Path
 from typing import Any, Final
 
 from soc.detect import DetectConfig, Detector
+from soc.detect.state import detect_batch
 from soc.events import Event, Incident, WindowStats
-from soc.parse import ParseConfig, make_parser
+from soc.parse import ParseConfig, make_parser, parse_batch
 from soc.parse.base import Skip
 from soc.samples import iter_sample_lines, select_files
 from soc.window import WindowConfig, Windower
+from soc.window.state import window_batch
 
 REPO: Final = Path(__file__).resolve().parents[2]
 REFERENCE: Final = Path(__file__).resolve().parent / "reference"
@@ -40,6 +42,9 @@ CORPORA: Final = REPO.parent / "shared" / "corpora" / "fail2ban"
 REFERENCE_TIME: Final = 1_767_139_200.0
 #: Events per batch through the windower and the detector (as the engine's batches).
 BATCH: Final = 5_000
+#: Lines per batch through the staged parser: small and prime, so that connections
+#: and repeats are cut everywhere.
+PARSE_BATCH: Final = 7
 GENERATED_LINES: Final = 10_000
 GENERATED: Final = ("auth.log", "ufw.log", "nginx-access.log", "journal.json")
 #: The parser test logs and the fail2ban corpora, with the format each is read as.
@@ -116,25 +121,65 @@ def _incident(incident: Incident) -> dict[str, Any]:
     return dataclasses.asdict(incident)
 
 
-def outputs(case: Case) -> dict[str, Any]:
-    """The case's records: per line, per window handed over, per incident (final state)."""
+def _through_json(state: dict[str, Any]) -> Any:
+    return json.loads(json.dumps(state))
+
+
+def outputs(case: Case, *, staged: bool = False) -> dict[str, Any]:
+    """The case's records: per line, per window handed over, per incident (final state).
+
+    ``staged``: through the stages' pure functions (``parse_batch``, ``window_batch``,
+    ``detect_batch``) instead of long-lived objects, every batch starting from the
+    state the previous one returned, round-tripped through JSON as a distributed
+    engine would ship it. (Lines go in batches of :data:`PARSE_BATCH`.)
+    """
     lines = case.lines()
     config = ParseConfig(format=case.format, timezone="UTC", year=2025, keep_raw=True)
-    parser = make_parser(config, reference_time=REFERENCE_TIME, sample=lines[:50])
-    results = [parser.parse(text, number) for number, text in enumerate(lines, 1)]
+    results: list[Event | Skip] = []
+    if staged:
+        parsed: Any = None
+        for start in range(0, len(lines), PARSE_BATCH):
+            out, state = parse_batch(
+                config,
+                case.format,
+                REFERENCE_TIME,
+                lines[start : start + PARSE_BATCH],
+                parsed,
+                first_line=start + 1,
+            )
+            results.extend(out)
+            parsed = _through_json(state)
+    else:
+        parser = make_parser(config, reference_time=REFERENCE_TIME, sample=lines[:50])
+        results = [parser.parse(text, number) for number, text in enumerate(lines, 1)]
     events = [r for r in results if isinstance(r, Event)]
-    windower = Windower(WindowConfig())
-    detector = Detector(DetectConfig(), host_addresses=())
     windows: list[WindowStats] = []
     final: dict[str, Incident] = {}
-    for start in range(0, len(events), BATCH):
-        batch: Sequence[Event] = events[start : start + BATCH]
-        windows.extend(windower.add(batch))
-        for incident in detector.process(batch):
+    if staged:
+        windowed: Any = None
+        detected: Any = None
+        starts = list(range(0, len(events), BATCH)) or [0]
+        for start in starts:
+            batch: Sequence[Event] = events[start : start + BATCH]
+            last = start == starts[-1]
+            closed, state = window_batch(WindowConfig(), batch, windowed, flush=last)
+            windows.extend(closed)
+            windowed = _through_json(state)
+            found, state = detect_batch(DetectConfig(), batch, detected, flush=last)
+            for incident in found:
+                final[incident.detector_key] = incident
+            detected = _through_json(state)
+    else:
+        windower = Windower(WindowConfig())
+        detector = Detector(DetectConfig(), host_addresses=())
+        for start in range(0, len(events), BATCH):
+            batch = events[start : start + BATCH]
+            windows.extend(windower.add(batch))
+            for incident in detector.process(batch):
+                final[incident.detector_key] = incident
+        windows.extend(windower.flush())
+        for incident in detector.flush():
             final[incident.detector_key] = incident
-    windows.extend(windower.flush())
-    for incident in detector.flush():
-        final[incident.detector_key] = incident
     records = {
         "lines": [_event(r) for r in results],
         "windows": [_window(w) for w in windows],

@@ -34,6 +34,20 @@ def test_the_pipeline_gives_the_recorded_answers(case: Case) -> None:
         )
 
 
+@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+def test_the_stages_as_pure_functions_give_the_recorded_answers(case: Case) -> None:
+    # (batch, carried state) → (output, state), the state shipped as JSON between
+    # batches: what a distributed engine's operators would run, the same answers.
+    if case.name.startswith("fail2ban-"):
+        require(CORPORA.is_dir(), f"fail2ban corpora at {CORPORA} (see ../shared/corpora)")
+    recorded = load_reference(case)
+    now = json.loads(canonical(outputs(case, staged=True)))
+    for part in ("lines", "windows", "incidents"):
+        assert now[part] == recorded[part], f"{case.name} {part}: " + _first_difference(
+            now[part], recorded[part]
+        )
+
+
 def test_the_reference_covers_every_kind_of_answer() -> None:
     """The recorded cases are not trivially empty: events, windows and incidents of every
     family, so that a rewrite that changes any of them is caught."""
