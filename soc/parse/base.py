@@ -58,7 +58,7 @@ new_header: Final = functools.partial(tuple.__new__, Header)
 
 #: Builds the result of a message family from its expression's match (named groups)
 #: and the line's header.
-Builder = Callable[["re.Match[str]", Header], "Event | Skip"]
+Builder = Callable[[re.Match[str], Header], Event | Skip]
 
 
 class Parser(Protocol):

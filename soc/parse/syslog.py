@@ -200,8 +200,9 @@ class Stamps:
     def state(self) -> dict[str, Any]:
         """What dating later stamps depends on: the reference and the hours' years.
 
-        The other memos are rebuilt from these (a stamp more than a day past the
-        reference is dated on its own again, as it was the first time).
+        The other memos are rebuilt from these. (A stamp that was more than a day past
+        the reference when first seen was dated on its own; it is dated again from
+        the reference at restore, which can only have grown.)
         """
         return {
             "reference": self.reference,
