@@ -23,7 +23,8 @@ messages are folded into the first user turn of every request.
 **Output.** A ``json_schema`` response format is turned into a grammar
 (llama.cpp's GBNF, the same converter llama-cpp-python's own server uses, but
 without its silent fallback to "any JSON" when a schema cannot be converted: that
-is an error here). Sampling is seeded, so the same prompt gives the same reply.
+is an error here). Sampling is seeded and every prompt is evaluated whole (no prefix
+reused from the last request), so the same prompt gives the same reply.
 
 **Time limit.** A request's deadline bounds prompt evaluation and generation
 (not the one-time load): prompt evaluation is cut into slices of
@@ -136,12 +137,22 @@ def _llama_class() -> type[llama_cpp.Llama]:
     return DeadlineLlama
 
 
+#: llama-cpp-python's converter lets a JSON string hold any character but ``"`` and
+#: ``\``, raw control characters included (a sampled newline makes the reply invalid
+#: JSON); llama.cpp's own converter and JSON itself exclude them.
+_LOOSE_CHAR: Final = 'char ::= [^"\\\\] |'
+_JSON_CHAR: Final = 'char ::= [^"\\\\\\x7F\\x00-\\x1F] |'
+
+
 @functools.lru_cache(maxsize=8)
 def _grammar(schema_json: str) -> LlamaGrammar:
     """The GBNF grammar that constrains output to ``schema_json`` (cached per schema)."""
-    from llama_cpp.llama_grammar import LlamaGrammar
+    from llama_cpp.llama_grammar import LlamaGrammar, json_schema_to_gbnf
 
-    return LlamaGrammar.from_json_schema(schema_json, verbose=False)
+    gbnf = json_schema_to_gbnf(schema_json)
+    if _LOOSE_CHAR in gbnf:
+        gbnf = gbnf.replace(_LOOSE_CHAR, _JSON_CHAR)
+    return LlamaGrammar.from_string(gbnf, verbose=False)
 
 
 @functools.cache
@@ -287,6 +298,11 @@ class LlamaEngine:
             watched.deadline = deadline
             watched.prompt_evaluated = watched.generated = 0
             self.busy_since = time.monotonic()
+            # Every prompt is evaluated whole. llama-cpp-python would reuse the longest
+            # prefix the last request left in the KV cache and evaluate only the rest,
+            # in batches of another shape: other rounding, and on some CPUs another
+            # reply to the same prompt. Seeded sampling promises the same one.
+            watched.reset()
             try:
                 result = llama.create_chat_completion(
                     messages=cast(Any, prompt),

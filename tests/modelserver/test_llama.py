@@ -22,6 +22,7 @@ from soc.modelserver.llama import (
     EngineError,
     LlamaEngine,
     fold_system,
+    grammar_for,
     keeps_system_turn,
 )
 from tests.modelserver.ggufs import gguf_with_chat_template
@@ -78,6 +79,14 @@ def test_completion_is_json_in_the_schema_and_seeded(gemma: LlamaEngine) -> None
     assert (second.text, second.completion_tokens) == (first.text, first.completion_tokens)
     other_seed = gemma.chat(MESSAGES, schema=SCHEMA, max_tokens=64, temperature=1.5, seed=7)
     _in_schema(other_seed.text)
+
+
+def test_a_string_in_the_schema_never_holds_a_raw_control_character() -> None:
+    # JSON strings escape control characters; a raw newline sampled into one made the
+    # reply invalid JSON (llama-cpp-python's converter allowed it).
+    gbnf = grammar_for(SCHEMA)._grammar
+    [char] = [line for line in gbnf.splitlines() if line.startswith("char ::=")]
+    assert char.startswith('char ::= [^"\\\\\\x7F\\x00-\\x1F] |'), char
 
 
 def test_json_object_and_free_text(gemma: LlamaEngine) -> None:
