@@ -3,14 +3,16 @@
 In one run, every command a subprocess pinned to the same core, on generated sshd
 auth.logs (cached under ``.bench/``, shared with ``bench_parse.py``) of each
 ``--sizes`` (default 100,000 and 1,000,000 lines; add 10,000,000 to see the
-trend):
+trend, printed across sizes at the end):
 
 - ``fail2ban-regex FILE sshd``: the reference (at most ``--fail2ban-max`` lines,
   1,000,000 by default: it takes minutes past that);
 - ``soc parse FILE --stats``: parsing alone;
 - ``soc replay FILE --analyst none``: the whole guardrail into the in-memory
   store, a SQLite file, and PostgreSQL (a database of its own on ``--postgres``,
-  dropped afterwards; ``--postgres ''`` skips it).
+  dropped afterwards; ``--postgres ''`` skips it), and into a SQLite file with
+  incident memory on, as a file store replays by default (up to ``--memory-max``
+  lines, 1,000,000 by default: it embeds every incident).
 
 Prints lines/s, peak RSS (each child's own, from ``wait4``) and the ratio to
 fail2ban-regex at the same size, and checks the columnar hot path's goals (the
@@ -66,6 +68,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cpu", type=int, default=0, help="the core to pin to (-1: do not pin)")
     p.add_argument("--postgres", default=os.environ.get("SOC_TEST_POSTGRES_URL", DEFAULT_POSTGRES))
     p.add_argument("--fail2ban-max", type=int, default=1_000_000)
+    p.add_argument(
+        "--memory-max",
+        type=int,
+        default=1_000_000,
+        help="largest size replayed with incident memory on (it embeds every incident)",
+    )
     args = p.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s]
     pinned = "not pinned"
@@ -76,14 +84,41 @@ def main(argv: list[str] | None = None) -> int:
     if fail2ban is None:
         print("fail2ban-regex not found (bash bench/setup.sh installs it): no ratios")
     print(f"Hot-path benchmark: generated sshd auth.logs, {pinned}")
+    every: dict[int, list[Measured]] = {}
     for size in sizes:
         path, _ = sample_file(args.cache, size, args.seed)
-        runs = _measure(path, size, args.postgres, fail2ban if size <= args.fail2ban_max else None)
+        runs = _measure(
+            path,
+            size,
+            args.postgres,
+            fail2ban if size <= args.fail2ban_max else None,
+            memory=size <= args.memory_max,
+        )
         _print(size, path, runs)
+        every[size] = runs
+    if len(every) > 1:
+        _print_trend(every)
     return 0
 
 
-def _measure(path: Path, size: int, postgres: str, fail2ban: str | None) -> list[Measured]:
+def _print_trend(every: dict[int, list[Measured]]) -> None:
+    """Lines/s and peak RSS of each command across sizes: cost linear, memory flat?"""
+    sizes = sorted(every)
+    names = list(dict.fromkeys(r.name for runs in every.values() for r in runs))
+    print("\nAcross sizes: lines/s (peak RSS)")
+    print("| command | " + " | ".join(f"{n:,} lines" for n in sizes) + " |")
+    print("| --- |" + " --- |" * len(sizes))
+    for name in names:
+        cells = []
+        for size in sizes:
+            run = next((r for r in every[size] if r.name == name), None)
+            cells.append("—" if run is None else f"{run.rate:,.0f} ({run.peak_mib:,.0f} MiB)")
+        print(f"| `{name}` | " + " | ".join(cells) + " |")
+
+
+def _measure(
+    path: Path, size: int, postgres: str, fail2ban: str | None, *, memory: bool
+) -> list[Measured]:
     soc = [sys.executable, "-m", "soc"]
     common = ["--timezone", "UTC", "--year", "2025"]
     replay = [*soc, "replay", str(path), "--analyst", "none", *common]
@@ -102,17 +137,18 @@ def _measure(path: Path, size: int, postgres: str, fail2ban: str | None) -> list
         runs.append(
             _run("soc replay --db sqlite:///FILE", size, [*replay, "--db", f"sqlite:///{tmp}/b.db"])
         )
-    with tempfile.TemporaryDirectory() as tmp:
+    if memory:
         # What a replay into a file does by default: also embed its incidents for
         # the similar-incident search (not the guardrail; shown apart).
-        runs.append(
-            _run(
-                "soc replay --db sqlite:///FILE, incident memory on",
-                size,
-                [*replay, "--db", f"sqlite:///{tmp}/b.db"],
-                memory=True,
+        with tempfile.TemporaryDirectory() as tmp:
+            runs.append(
+                _run(
+                    "soc replay --db sqlite:///FILE, incident memory on",
+                    size,
+                    [*replay, "--db", f"sqlite:///{tmp}/b.db"],
+                    memory=True,
+                )
             )
-        )
     if postgres:
         url = _create_database(postgres)
         try:
