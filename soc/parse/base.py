@@ -61,6 +61,19 @@ new_header: Final = functools.partial(tuple.__new__, Header)
 Builder = Callable[[re.Match[str], Header], Event | Skip]
 
 
+class Row(NamedTuple):
+    """One message family of a program's table.
+
+    ``start``: how its messages start (sshd: the first word; PAM: the spelling sshd
+    hands over); ``regex``: the family's one expression (named groups); ``build``:
+    the name of the parser's method that builds the result (a :data:`Builder`).
+    """
+
+    start: str
+    regex: re.Pattern[str]
+    build: str
+
+
 class Parser(Protocol):
     """Turns one line of one format into an event.
 

@@ -28,7 +28,7 @@ from typing import Final
 
 from soc.events import AUTH_FAILURE, FAILURE, Event
 from soc.parse.address import AddressMemo
-from soc.parse.base import NO_MATCH, NOT_RELEVANT, Builder, Header, Skip
+from soc.parse.base import NO_MATCH, NOT_RELEVANT, Builder, Header, Row, Skip
 
 DATASET: Final = "pam"
 ACTION: Final = "pam_auth"
@@ -68,11 +68,11 @@ _IGNORING_RE: Final = re.compile(r"PAM service\([^()\s]*\) ignoring max retries;
 
 #: PAM's message families: (the message start sshd hands to PAM, the expression, the
 #: builder's method name), tried in order; a message none reads goes to ``_other``.
-ROWS: Final = (
-    ("pam_", _FAILURE_RE, "_failed"),
-    ("PAM ", _MORE_RE, "_more"),
-    ("pam_", _CHECK_PASS_RE, "_check_pass"),
-    ("PAM ", _IGNORING_RE, "_ignoring"),
+ROWS: Final[tuple[Row, ...]] = (
+    Row("pam_", _FAILURE_RE, "_failed"),
+    Row("PAM ", _MORE_RE, "_more"),
+    Row("pam_", _CHECK_PASS_RE, "_check_pass"),
+    Row("PAM ", _IGNORING_RE, "_ignoring"),
 )
 
 

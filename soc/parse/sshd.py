@@ -71,7 +71,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from typing import Any, Final, NamedTuple, TypeVar
+from typing import Any, Final, TypeVar
 
 from soc.events import (
     ACCESS_DENIED,
@@ -85,7 +85,7 @@ from soc.events import (
     Event,
 )
 from soc.parse.address import AddressMemo
-from soc.parse.base import NO_MATCH, NOT_RELEVANT, Builder, Header, Skip
+from soc.parse.base import NO_MATCH, NOT_RELEVANT, Builder, Header, Row, Skip
 
 DATASET: Final = "sshd"
 ACTION_LOGIN: Final = "ssh_login"
@@ -300,15 +300,8 @@ _INVALID_REASONS: Final = {
 Handler = Callable[[str, Header], Event | Skip]
 
 
-class Row(NamedTuple):
-    """One message family: the first word, the expression, the builder's method name."""
-
-    word: str
-    regex: re.Pattern[str]
-    build: str
-
-
-#: The message families read by an expression, in the order a word's rows are tried.
+#: The message families read by an expression (``start``: the first word), in the order
+#: a word's rows are tried.
 #: A line none of its word's rows reads goes to that word's handler (``_handlers``),
 #: which knows the understood lines that are no event; a word with rows and no handler
 #: gives ``NO_MATCH``. :class:`~soc.parse.syslog.SyslogParser` reads the same rows with
@@ -409,7 +402,7 @@ class SshdMessages:
         #: Each word's rows, bound: (the expression's match, the builder).
         self._rows: dict[str, list[tuple[Callable[[str], re.Match[str] | None], Builder]]] = {}
         for row in ROWS:
-            self._rows.setdefault(row.word, []).append((row.regex.match, getattr(self, row.build)))
+            self._rows.setdefault(row.start, []).append((row.regex.match, getattr(self, row.build)))
         #: Words read by a handler alone, and what a word's rows did not read.
         self._handlers: dict[str, Handler] = {
             "error:": self._prefixed,
@@ -475,10 +468,10 @@ class SshdMessages:
         out = []
         for row in ROWS:
             build = getattr(self, row.build)
-            out.append((row.word + " ", row.regex, build))
-            if row.word in LOUD_WORDS:
+            out.append((row.start + " ", row.regex, build))
+            if row.start in LOUD_WORDS:
                 loud = re.compile("error: " + row.regex.pattern, row.regex.flags)
-                out.append(("error: " + row.word + " ", loud, build))
+                out.append(("error: " + row.start + " ", loud, build))
         return out
 
     def _unknown_word(
