@@ -69,6 +69,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--postgres", default=os.environ.get("SOC_TEST_POSTGRES_URL", DEFAULT_POSTGRES))
     p.add_argument("--fail2ban-max", type=int, default=1_000_000)
     p.add_argument(
+        "--profile",
+        type=int,
+        default=100_000,
+        help="lines of the replay into SQLite profiled by stage (0: none)",
+    )
+    p.add_argument(
         "--memory-max",
         type=int,
         default=1_000_000,
@@ -98,7 +104,67 @@ def main(argv: list[str] | None = None) -> int:
         every[size] = runs
     if len(every) > 1:
         _print_trend(every)
+    if args.profile:
+        path, _ = sample_file(args.cache, args.profile, args.seed)
+        _print_profile(path, args.profile)
     return 0
+
+
+#: Where a replay's time goes: (stage, file suffix, function) whose cumulative time
+#: it is. The store's writes are split into windows and incidents.
+STAGES: tuple[tuple[str, str, str], ...] = (
+    ("start-up (imports, configuration)", "soc/cli.py", "<module>"),
+    ("acquisition (the replay source)", "soc/acquire/replay.py", "read"),
+    ("parsing", "soc/parse/syslog.py", "parse"),
+    ("windowing", "soc/window/windower.py", "add"),
+    ("detection", "soc/detect/detector.py", "process"),
+    ("store: windows", "soc/store/sql.py", "save_windows"),
+    ("store: incidents", "soc/store/sql.py", "upsert_incidents"),
+    ("store: the whole commit", "soc/engine.py", "_write"),
+    ("per-event findings", "soc/engine.py", "add"),
+)
+
+
+def _print_profile(path: Path, lines: int) -> None:
+    """The replay into a SQLite file under cProfile: each stage's share of the time."""
+    import pstats
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "replay.prof"
+        command = [
+            sys.executable,
+            "-m",
+            "cProfile",
+            "-o",
+            str(out),
+            "-m",
+            "soc",
+            "replay",
+            str(path),
+            "--analyst",
+            "none",
+            "--timezone",
+            "UTC",
+            "--year",
+            "2025",
+            "--db",
+            f"sqlite:///{tmp}/p.db",
+        ]
+        _run("profiled replay", lines, command)
+        stats = pstats.Stats(str(out)).stats  # type: ignore[attr-defined]
+    total = max(entry[3] for entry in stats.values())
+    print(f"\nWhere a {lines:,}-line replay into SQLite spends its time (cProfile, cumulative)")
+    print("| stage | share |\n| --- | --- |")
+    for label, suffix, function in STAGES:
+        spent = max(
+            (
+                entry[3]
+                for (file, _, name), entry in stats.items()
+                if file.endswith(suffix) and name == function
+            ),
+            default=0.0,
+        )
+        print(f"| {label} | {100 * spent / total:.1f}% |")
 
 
 def _print_trend(every: dict[int, list[Measured]]) -> None:
