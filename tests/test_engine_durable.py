@@ -273,7 +273,10 @@ def test_a_restart_after_a_long_stop_closes_what_went_quiet(tmp_path: Path) -> N
     store.close()
 
 
-def test_state_that_cannot_be_continued_is_discarded_with_its_reason(tmp_path: Path) -> None:
+def _half_read_and_saved(
+    tmp_path: Path,
+) -> tuple[Settings, SqlStore, Path, list[str], dict[str, Any]]:
+    """15 of one attacker's 30 lines read by an engine that saved its state and stopped."""
     log = tmp_path / "auth.log"
     lines = _one_attacker(30)
     log.write_text("".join(f"{line}\n" for line in lines[:15]), encoding="utf-8")
@@ -284,7 +287,13 @@ def test_state_that_cannot_be_continued_is_discarded_with_its_reason(tmp_path: P
     engine.persist()
     engine.close()
     saved = store.load_checkpoint(STATE_CHECKPOINT)
-    assert saved is not None and saved["generation"] == 0
+    assert saved is not None
+    return settings, store, log, lines, saved
+
+
+def test_state_that_cannot_be_continued_is_discarded_with_its_reason(tmp_path: Path) -> None:
+    settings, store, log, lines, saved = _half_read_and_saved(tmp_path)
+    assert saved["generation"] == 0
     # Written by a later version (or damaged): never a crash, and a new generation of
     # names, so the lost campaign's incident is not overwritten by a partial one.
     with store.transaction() as tx:
@@ -310,17 +319,8 @@ def test_state_that_cannot_be_continued_is_discarded_with_its_reason(tmp_path: P
 def test_state_saved_before_parsers_were_is_continued(tmp_path: Path) -> None:
     # Version 1 state has no parser states: the windows and the detector continue,
     # the parsers start afresh.
-    log = tmp_path / "auth.log"
-    lines = _one_attacker(30)
-    log.write_text("".join(f"{line}\n" for line in lines[:15]), encoding="utf-8")
-    settings = _settings(tmp_path, log, "live")
-    store = open_store(settings.store.url)
-    engine = Engine(settings, store, SystemClock(), host_addresses=(), durable=True)
-    _read_all(engine, 15)
-    engine.persist()
-    engine.close()
-    saved = store.load_checkpoint(STATE_CHECKPOINT)
-    assert saved is not None and saved["version"] == 2
+    settings, store, log, lines, saved = _half_read_and_saved(tmp_path)
+    assert saved["version"] == 2
     body = json.loads(zlib.decompress(base64.b64decode(saved["data"])))
     assert [row[:3] for row in body.pop("parsers")] == [["auth", str(log), "syslog"]]
     old = base64.b64encode(zlib.compress(json.dumps(body).encode())).decode()

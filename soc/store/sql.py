@@ -820,13 +820,7 @@ class Transaction:
         )
 
 
-#: A window row's columns in the order ``_insert_many`` writes them; the JSON ones.
-_WINDOW_COLUMNS: Final = (
-    "key_hash",
-    "key",
-    "key_type",
-    "window_start",
-    "window_end",
+_MERGED_COLUMNS = (
     "events",
     "failures",
     "successes",
@@ -839,6 +833,17 @@ _WINDOW_COLUMNS: Final = (
     "by_kind",
     "first_seen",
     "last_seen",
+)
+
+
+#: A window row's columns in the order ``_insert_many`` writes them; the JSON ones.
+_WINDOW_COLUMNS: Final = (
+    "key_hash",
+    "key",
+    "key_type",
+    "window_start",
+    "window_end",
+    *_MERGED_COLUMNS,
 )
 _JSON_COLUMNS: Final = frozenset({"users", "ports", "paths", "by_kind"})
 _KIND_COLUMNS: Final = ("key_hash", "window_start", "window_end", "kind", "count")
@@ -875,22 +880,6 @@ def _insert_many(
             cursor.executemany(insert, rows)
     finally:
         cursor.close()
-
-
-_MERGED_COLUMNS = (
-    "events",
-    "failures",
-    "successes",
-    "distinct_users",
-    "users",
-    "distinct_ports",
-    "ports",
-    "distinct_paths",
-    "paths",
-    "by_kind",
-    "first_seen",
-    "last_seen",
-)
 
 
 def _window_values(stats: WindowStats, key: str) -> dict[str, Any]:
