@@ -706,15 +706,21 @@ class Transaction:
         if not rows:
             return
         conn = self.connection
-        merged: dict[tuple[str, float, float], dict[str, Any]] = {}
+        # Each window once (rows of the same window in one call are merged): the
+        # plain row _insert_many writes and its stats, or where merged, the values.
+        windows: dict[tuple[str, float, float], _Window | dict[str, Any]] = {}
         for stats in rows:
-            key = _clean(stats.key)
-            values = _window_values(stats, key)
-            ident = (values["key_hash"], values["window_start"], values["window_end"])
-            merged[ident] = _merge_window(merged[ident], values) if ident in merged else values
+            row = _window_row(stats)
+            ident = (row[0], row[3], row[4])
+            seen = windows.get(ident)
+            windows[ident] = (
+                (row, stats)
+                if seen is None
+                else _merge_window(_values_of(seen), _window_values(stats, row[1]))
+            )
         existing: dict[tuple[str, float, float], dict[str, Any]] = {}
-        hashes = sorted({ident[0] for ident in merged})
-        earliest = min(ident[1] for ident in merged)
+        hashes = sorted({ident[0] for ident in windows})
+        earliest = min(ident[1] for ident in windows)
         for chunk in _chunks(hashes):
             query = sa.select(window_aggregates).where(
                 window_aggregates.c.key_hash.in_(chunk),
@@ -722,12 +728,11 @@ class Transaction:
             )
             for found in conn.execute(query).mappings():
                 ident = (found["key_hash"], found["window_start"], found["window_end"])
-                if ident in merged:
+                if ident in windows:
                     existing[ident] = dict(found)
-        inserts = [values for ident, values in merged.items() if ident not in existing]
         updates = []
         for ident, old in existing.items():
-            values = _merge_window(old, merged[ident])
+            values = _merge_window(old, _values_of(windows.pop(ident)))
             values["window_id"] = old["id"]
             updates.append(values)
         if updates:
@@ -749,24 +754,28 @@ class Transaction:
                     for v in updates
                 ],
             )
-        if inserts:
-            _insert_many(
-                conn,
-                window_aggregates,
-                _WINDOW_COLUMNS,
-                [
+        inserts: list[tuple[Any, ...]] = []
+        kind_rows: list[tuple[Any, ...]] = []
+        for ident, entry in windows.items():
+            if isinstance(entry, dict):
+                inserts.append(
                     tuple(
-                        _json_text(v[name]) if name in _JSON_COLUMNS else v[name]
+                        _json_text(entry[name]) if name in _JSON_COLUMNS else entry[name]
                         for name in _WINDOW_COLUMNS
                     )
-                    for v in inserts
-                ],
-            )
-        kind_rows = [
+                )
+                kind_rows.extend((*ident, kind, count) for kind, count in entry["by_kind"].items())
+            else:
+                inserts.append(entry[0])
+                by_kind = entry[1].by_kind
+                kind_rows.extend((*ident, str(kind), int(count)) for kind, count in by_kind.items())
+        if inserts:
+            _insert_many(conn, window_aggregates, _WINDOW_COLUMNS, inserts)
+        kind_rows.extend(
             (v["key_hash"], v["window_start"], v["window_end"], kind, count)
-            for v in (*inserts, *updates)
+            for v in updates
             for kind, count in v["by_kind"].items()
-        ]
+        )
         if kind_rows:
             _insert_many(conn, window_kinds, _KIND_COLUMNS, kind_rows)
 
@@ -880,6 +889,44 @@ def _insert_many(
             cursor.executemany(insert, rows)
     finally:
         cursor.close()
+
+
+def _window_row(stats: WindowStats) -> tuple[Any, ...]:
+    """``stats`` as the row ``_insert_many`` writes (``_WINDOW_COLUMNS``, JSON as text)."""
+    key = _clean(stats.key)
+    return (
+        _digest(stats.key_type, key),
+        key,
+        stats.key_type,
+        float(stats.window_start),
+        float(stats.window_end),
+        stats.events,
+        stats.failures,
+        stats.successes,
+        stats.distinct_users,
+        _json_list(stats.users),
+        stats.distinct_ports,
+        _json_list(stats.ports),
+        stats.distinct_paths,
+        _json_list(stats.paths),
+        _json_text({str(k): int(v) for k, v in stats.by_kind.items()}),
+        stats.first_seen,
+        stats.last_seen,
+    )
+
+
+#: A window about to be written: its row (``_window_row``) and the stats it came from.
+_Window = tuple[tuple[Any, ...], WindowStats]
+
+
+def _values_of(entry: _Window | dict[str, Any]) -> dict[str, Any]:
+    """A window about to be written as the values ``_merge_window`` merges."""
+    return entry if isinstance(entry, dict) else _window_values(entry[1], entry[0][1])
+
+
+def _json_list(values: Sequence[Any]) -> str:
+    """A sample as ``_json_text`` writes it (most samples of a window are empty)."""
+    return _json_text(list(values)) if values else "[]"
 
 
 def _window_values(stats: WindowStats, key: str) -> dict[str, Any]:
