@@ -558,13 +558,15 @@ def _summary(engine: Any, store: Any, *, top: int, analysis: Any = None) -> dict
             {
                 "address": address,
                 "failures": n,
-                "successes": findings.successes_by_address.get(address, 0),
+                "successes": findings.successes_by_address.get(address),
             }
             for address, n in findings.failures_by_address.most_common(top)
         ],
         "top_targeted_users": [
             {"user": user, "failures": n} for user, n in findings.targeted_users.most_common(top)
         ],
+        # 0: the top lists' counts are exact; else each may be low by at most this.
+        "top_undercount": findings.undercount,
     }
 
 
@@ -612,6 +614,11 @@ def _print_summary(summary: dict[str, Any], out: TextIO) -> None:
         out.write("\nmost targeted user names\n")
         for row in summary["top_targeted_users"]:
             out.write(f"  {_printable(row['user']):<40}{row['failures']:>8}\n")
+    if summary["top_undercount"]:
+        out.write(
+            f"  (too many distinct addresses and names to count each: the counts above"
+            f" may be low by up to {summary['top_undercount']:,})\n"
+        )
 
 
 def _print_incidents(rows: Sequence[dict[str, Any]], out: TextIO) -> None:

@@ -39,8 +39,9 @@ from soc.detect.rules import playbooks_by_kind
 from soc.engine_state import STATE_CHECKPOINT
 from soc.enrich import Enricher
 from soc.errors import ConfigError, ParseError, SourceError, StoreError
-from soc.events import AUTH_SUCCESS, Event, Incident, Line, WindowStats, failure_count
+from soc.events import Event, Incident, Line, WindowStats
 from soc.export import enqueue_alert
+from soc.findings import Findings
 from soc.parse import FormatParser, make_parser, parser_class
 from soc.parse.base import Parser, ParseStats, Skip
 from soc.respond import Protected, Responder
@@ -60,36 +61,6 @@ STATE_SHARE = 0.1
 _T = TypeVar("_T")
 
 _log = logging.getLogger(__name__)
-
-
-@dataclass(slots=True)
-class Findings:
-    """What the lines showed, in brief: who failed, how often, as whom, and who got in."""
-
-    failures_by_address: Counter[str] = field(default_factory=Counter)
-    successes_by_address: Counter[str] = field(default_factory=Counter)
-    targeted_users: Counter[str] = field(default_factory=Counter)
-    first_seen: float | None = None
-    last_seen: float | None = None
-
-    def add(self, event: Event) -> None:
-        """Account for one event."""
-        ts = event.timestamp
-        if ts is not None:
-            if self.first_seen is None or ts < self.first_seen:
-                self.first_seen = ts
-            if self.last_seen is None or ts > self.last_seen:
-                self.last_seen = ts
-        address = event.key_address
-        if address is None:
-            return
-        failed = failure_count(event)  # attempts, each once (no echoes, no key offers)
-        if failed:
-            self.failures_by_address[address] += failed
-            if event.user is not None:
-                self.targeted_users[event.user] += failed
-        elif event.kind == AUTH_SUCCESS:
-            self.successes_by_address[address] += event.count
 
 
 @dataclass(slots=True)
@@ -412,7 +383,6 @@ class Engine:
     # --- one batch --------------------------------------------------------------
     def _process(self, spec: SourceSpec, source: Source, batch: list[Line]) -> None:
         stats = ParseStats()
-        findings = self.report.findings
         stream_key = (spec.name, batch[0].stream)
         parser = self._parser_for(spec, stream_key, batch, 0)
         # Events per stream, in order: each file of a replay keeps its own event time.
@@ -424,7 +394,6 @@ class Engine:
             result = parser.parse(line.text, line.line_no)
             stats.count(result)
             if isinstance(result, Event):
-                findings.add(result)
                 if not segments or segments[-1][0] != line.stream:
                     segments.append((line.stream, []))
                 segments[-1][1].append(result)
@@ -432,6 +401,8 @@ class Engine:
         self.report.batches += 1
         windows: list[WindowStats] = []
         incidents: dict[str, Incident] = {}
+        for _, events in segments:
+            self.report.findings.add(events)
         with self._lock:
             for stream, events in segments:
                 name = f"{spec.name}:{stream}"
