@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import glob
 import gzip
+import itertools
 import math
 import os
 import zlib
@@ -114,6 +115,21 @@ class _Pending:
         self.timestamp = timestamp
 
 
+class _Block:
+    """The lines of one chunk of a file, decoded, and how far they have been taken."""
+
+    __slots__ = ("at", "line_no", "positions", "sizes", "texts")
+
+    def __init__(
+        self, texts: list[str], sizes: list[int], positions: list[int], line_no: int
+    ) -> None:
+        self.texts = texts
+        self.sizes = sizes  # each line's bytes, terminator included
+        self.positions = positions  # the position just after each line
+        self.line_no = line_no  # the line number of texts[0]
+        self.at = 0  # the next line to take
+
+
 class ReplaySource:
     """A source that replays finished files once, then is exhausted.
 
@@ -145,7 +161,8 @@ class ReplaySource:
         self._start_position = 0
         self._start_line_no = 0
         self._handle: _Readable | None = None
-        self._lines: Iterator[tuple[bytes, int]] | None = None
+        self._lines: Iterator[tuple[list[bytes], list[int]]] | None = None
+        self._block: _Block | None = None  # the lines of the chunk being read
         self._line_no = 0  # line number of the last line read from the open file
         self._held: _Pending | None = None
         # Position just after the last line *yielded*: what checkpoint() reports.
@@ -172,8 +189,41 @@ class ReplaySource:
         if self._exhausted:
             return
         received = self._clock.now()
+        if self._timestamp_of is not None:
+            yield from self._read_paced(received, self._timestamp_of)
+            return
+        left = self.config.max_batch
+        stats = self.stats
+        name = self.name
+        while left > 0:
+            block = self._block
+            if block is None or block.at >= len(block.texts):
+                block = self._block = self._next_block()
+                if block is None:
+                    self._exhausted = True
+                    self._close_file()
+                    return
+            self._done_index = self._file_index
+            path = self._files[self._file_index]
+            texts, sizes, positions = block.texts, block.sizes, block.positions
+            first_no = block.line_no
+            start = block.at
+            end = min(len(texts), start + left)
+            left -= end - start
+            for i in range(start, end):
+                # Before the yield: the checkpoint taken while suspended here is
+                # just after this line.
+                block.at = i + 1
+                self._done_line_no = first_no + i
+                self._done_position = positions[i]
+                stats.lines += 1
+                stats.bytes += sizes[i]
+                yield Line(texts[i], name, path, first_no + i, positions[i], received)
+
+    def _read_paced(self, received: float, timestamp_of: TimestampOf) -> Iterator[Line]:
+        """``read`` on event time: line by line, each when it is due."""
         for _ in range(self.config.max_batch):
-            pending = self._held if self._held is not None else self._next()
+            pending = self._held if self._held is not None else self._next(timestamp_of)
             if pending is None:
                 self._exhausted = True
                 self._close_file()
@@ -255,8 +305,25 @@ class ReplaySource:
         event0, mono0 = self._anchor
         return now >= mono0 + (pending.timestamp - event0) / self.config.speed
 
-    def _next(self) -> _Pending | None:
-        """The next line of the replay, opening the next file as needed."""
+    def _next(self, timestamp_of: TimestampOf) -> _Pending | None:
+        """The next line of the replay with its event time (paced replays)."""
+        block = self._block
+        if block is None or block.at >= len(block.texts):
+            block = self._block = self._next_block()
+            if block is None:
+                return None
+        i = block.at
+        block.at += 1
+        text = block.texts[i]
+        timestamp = timestamp_of(text)
+        if timestamp is None or not math.isfinite(timestamp):
+            timestamp = self._last_timestamp
+        else:
+            self._last_timestamp = timestamp
+        return _Pending(text, block.sizes[i], block.line_no + i, block.positions[i], timestamp)
+
+    def _next_block(self) -> _Block | None:
+        """The next chunk's lines of the replay, opening the next file as needed."""
         while self._file_index < len(self._files):
             if self._lines is None:
                 self._lines = self._open_file()
@@ -264,7 +331,7 @@ class ReplaySource:
                     self._advance_file()
                     continue
             try:
-                raw, position = next(self._lines)
+                raws, positions = next(self._lines)
             except StopIteration:
                 self._advance_file()
                 continue
@@ -274,19 +341,14 @@ class ReplaySource:
                 self.last_error = f"{self._files[self._file_index]}: {exc}"
                 self._advance_file()
                 continue
-            self._line_no += 1
-            text = decode_line(raw, self.stats)
-            timestamp = None
-            if self._timestamp_of is not None:
-                timestamp = self._timestamp_of(text)
-                if timestamp is None or not math.isfinite(timestamp):
-                    timestamp = self._last_timestamp
-                else:
-                    self._last_timestamp = timestamp
-            return _Pending(text, len(raw), self._line_no, position, timestamp)
+            block = _Block(
+                _decode(raws, self.stats), [len(r) for r in raws], positions, self._line_no + 1
+            )
+            self._line_no += len(raws)
+            return block
         return None
 
-    def _open_file(self) -> Iterator[tuple[bytes, int]] | None:
+    def _open_file(self) -> Iterator[tuple[list[bytes], list[int]]] | None:
         """Open the current file at its start position; None (counted) if it cannot be."""
         path = self._files[self._file_index]
         handle: _Readable
@@ -314,13 +376,15 @@ class ReplaySource:
 
     def _close_file(self) -> None:
         self._lines = None
+        self._block = None
         if self._handle is not None:
             self._handle.close()
             self._handle = None
 
 
-def _split_lines(chunks: Iterator[bytes]) -> Iterator[tuple[bytes, int]]:
-    """Split a byte stream into lines, each with the byte count consumed after it.
+def _split_lines(chunks: Iterator[bytes]) -> Iterator[tuple[list[bytes], list[int]]]:
+    """Split a byte stream into lines, a chunk's at a time: the lines, and after each
+    the bytes consumed so far.
 
     A line longer than ``MAX_LINE_BYTES`` keeps only its head (one byte over the
     limit, so that ``decode_line`` counts it as truncated): memory stays bounded
@@ -330,23 +394,29 @@ def _split_lines(chunks: Iterator[bytes]) -> Iterator[tuple[bytes, int]]:
     rest = b""
     rest_dropped = 0  # bytes of an overlong line already thrown away
     for chunk in chunks:
-        data = rest + chunk if rest else chunk
-        start = 0
-        while True:
-            end = data.find(b"\n", start)
-            if end < 0:
-                break
-            consumed += end - start + 1 + rest_dropped
+        lines = (rest + chunk if rest else chunk).split(b"\n")
+        rest = lines.pop()
+        if lines:
+            steps = [len(line) + 1 for line in lines]
+            steps[0] += rest_dropped
             rest_dropped = 0
-            yield data[start:end], consumed
-            start = end + 1
-        rest = data[start:]
+            ends = list(itertools.accumulate(steps, initial=consumed))[1:]
+            consumed = ends[-1]
+            yield lines, ends
         if len(rest) > MAX_LINE_BYTES + 1:
             rest_dropped += len(rest) - MAX_LINE_BYTES - 1
             rest = rest[: MAX_LINE_BYTES + 1]
     if rest or rest_dropped:
         consumed += len(rest) + rest_dropped
-        yield rest, consumed
+        yield [rest], [consumed]
+
+
+def _decode(raws: list[bytes], stats: AcquireStats) -> list[str]:
+    """Each line's text as ``decode_line`` gives it; a chunk of plain ASCII at once."""
+    joined = b"\n".join(raws)
+    if joined.isascii() and b"\r" not in joined and max(map(len, raws)) <= MAX_LINE_BYTES:
+        return joined.decode("ascii").split("\n")
+    return [decode_line(raw, stats) for raw in raws]
 
 
 def _read_chunks(handle: _Readable) -> Iterator[bytes]:
@@ -354,14 +424,18 @@ def _read_chunks(handle: _Readable) -> Iterator[bytes]:
         yield chunk
 
 
-def _plain_lines(handle: _Readable, offset: int) -> Iterator[tuple[bytes, int]]:
+def _plain_lines(handle: _Readable, offset: int) -> Iterator[tuple[list[bytes], list[int]]]:
     """Lines of a plain file from ``offset``, each with the byte offset after it."""
-    for raw, consumed in _split_lines(_read_chunks(handle)):
-        yield raw, offset + consumed
+    for lines, ends in _split_lines(_read_chunks(handle)):
+        yield lines, [offset + end for end in ends]
 
 
-def _gzip_lines(handle: _Readable, skip: int) -> Iterator[tuple[bytes, int]]:
+def _gzip_lines(handle: _Readable, skip: int) -> Iterator[tuple[list[bytes], list[int]]]:
     """Lines of a gzip file after its first ``skip`` lines, each with its line count."""
-    for count, (raw, _) in enumerate(_split_lines(_read_chunks(handle)), start=1):
+    count = 0
+    for lines, _ in _split_lines(_read_chunks(handle)):
+        first = count + 1
+        count += len(lines)
         if count > skip:
-            yield raw, count
+            drop = max(0, skip - first + 1)
+            yield lines[drop:], list(range(first + drop, count + 1))

@@ -7,9 +7,11 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from soc.acquire import source_classes
-from soc.acquire.base import MAX_LINE_BYTES
+from soc.acquire.base import MAX_LINE_BYTES, AcquireStats, decode_line
 from soc.acquire.replay import ReplaySource, ReplaySourceConfig
 from soc.clock import ManualClock
 from soc.errors import ConfigError, SourceError
@@ -289,3 +291,60 @@ def test_full_speed_does_not_extract_timestamps(tmp_path: Path) -> None:
     )
     assert texts(list(source.read())) == ["1 a", "99999 b"]
     assert calls == []
+
+
+def _expected(body: bytes, limit: int) -> list[tuple[str, int, int]]:
+    """(text, line number, offset after) of each line, read line by line on its own."""
+    out = []
+    offset = 0
+    parts = body.split(b"\n")
+    if parts[-1] == b"":
+        parts.pop()
+    for number, raw in enumerate(parts, 1):
+        offset = min(offset + len(raw) + 1, len(body))
+        stats = AcquireStats()
+        cut = raw[: limit + 1]
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr("soc.acquire.base.MAX_LINE_BYTES", limit)
+            out.append((decode_line(cut, stats), number, offset))
+    return out
+
+
+_LINE_BYTES = st.lists(
+    st.sampled_from([b"a", b"Z", b" ", b"\r", b"\xc3\xa9", b"\xff", b"\xe2\x82\xac", b"\n"]),
+    max_size=120,
+).map(b"".join)
+
+
+@settings(max_examples=150, deadline=None)
+@given(body=_LINE_BYTES, chunk=st.integers(1, 17), batch=st.integers(1, 9), stop=st.integers(0, 40))
+def test_lines_cut_from_chunks_are_the_lines_of_the_file(
+    tmp_path_factory: pytest.TempPathFactory, body: bytes, chunk: int, batch: int, stop: int
+) -> None:
+    """Whatever the chunk size, CRs, non-ASCII or overlong lines: each line once, its
+    text, number and end offset as reading it alone gives them; and a checkpoint
+    taken anywhere resumes just after the last line taken."""
+    limit = 10
+    path = tmp_path_factory.mktemp("chunks") / "x.log"
+    path.write_bytes(body)
+    expected = _expected(body, limit)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("soc.acquire.replay._CHUNK_BYTES", chunk)
+        patch.setattr("soc.acquire.replay.MAX_LINE_BYTES", limit)
+        patch.setattr("soc.acquire.base.MAX_LINE_BYTES", limit)
+        source = make([str(path)], max_batch=batch)
+        got = [(x.text, x.line_no, x.position) for x in drain(source)]
+        assert got == expected
+        assert source.stats.lines == len(expected)
+        taken: list[Line] = []
+        first = make([str(path)], max_batch=batch)
+        while not first.exhausted and len(taken) < stop:
+            for line in first.read():
+                taken.append(line)
+                if len(taken) >= stop:
+                    break
+        state = first.checkpoint()
+        resumed = make([str(path)], max_batch=batch)
+        resumed.restore(state)  # type: ignore[arg-type]
+        rest = [(x.text, x.line_no, x.position) for x in drain(resumed)]
+    assert [(x.text, x.line_no, x.position) for x in taken] + rest == expected
