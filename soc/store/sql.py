@@ -664,7 +664,7 @@ class Transaction:
             for row in conn.execute(query):
                 stored.setdefault(row.incident_id, []).append(row.line)
         rewrite: list[int] = []
-        rows: list[dict[str, Any]] = []
+        rows: list[tuple[int, int, str]] = []
         counts: list[dict[str, Any]] = []
         for incident, lines in items:
             incident_id = int(incident.id or 0)
@@ -678,16 +678,12 @@ class Transaction:
             keep = len(old) if merged[: len(old)] == old else 0
             if keep < len(old):
                 rewrite.append(incident_id)
-            rows.extend(
-                {"incident_id": incident_id, "seq": seq, "line": line}
-                for seq, line in enumerate(merged)
-                if seq >= keep
-            )
+            rows.extend((incident_id, seq, line) for seq, line in enumerate(merged) if seq >= keep)
             counts.append({"_id": incident_id, "evidence_count": len(merged)})
         for chunk in _chunks(rewrite):
             conn.execute(evidence.delete().where(evidence.c.incident_id.in_(chunk)))
         if rows:
-            conn.execute(evidence.insert(), rows)
+            _insert_many(conn, evidence, ("incident_id", "seq", "line"), rows)
         if counts:
             conn.execute(
                 incidents.update()
