@@ -5,9 +5,9 @@ from __future__ import annotations
 import functools
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Final, NamedTuple, Protocol
+from typing import Any, Final, NamedTuple, Protocol
 
 from soc.events import Event
 
@@ -72,6 +72,37 @@ class Row(NamedTuple):
     start: str
     regex: re.Pattern[str]
     build: str
+
+
+class LineParser:
+    """``parse`` and ``which`` of a parser whose ``_parse`` reads a line as one pattern
+    and returns that pattern's name with the result (web logs, JSON documents); no
+    state across lines unless a subclass keeps some (``state``/``restore``)."""
+
+    def _parse(self, text: str, line_no: int | None) -> tuple[str | None, Event | Skip]:
+        raise NotImplementedError
+
+    def parse(self, text: str, line_no: int | None = None) -> Event | Skip:
+        """Parse one line (without its terminator)."""
+        return self._parse(text, line_no)[1]
+
+    def which(self, text: str) -> str | None:
+        """The name of the pattern the line matches, or None (for tests and debugging)."""
+        return recognized_name(*self._parse(text, None))
+
+    def state(self) -> dict[str, Any]:
+        """Nothing: each line is read on its own (caches are not state)."""
+        return {}
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """Nothing to continue (see :meth:`state`)."""
+
+
+def recognized_name(name: str | None, result: Event | Skip) -> str | None:
+    """``name`` when the line was understood (an event or a recognised skip), else None."""
+    if isinstance(result, Event) or result.recognized:
+        return name
+    return None
 
 
 class Parser(Protocol):

@@ -78,11 +78,12 @@ from soc.parse.base import (
     NO_MATCH,
     NOT_RELEVANT,
     Header,
+    LineParser,
     ParseConfig,
     Skip,
 )
 from soc.parse.syslog import OTHER_PROGRAM, ProgramRouter, parse_program_message, zone_of
-from soc.parse.web import WebAccessParser, WebErrorParser, recognized_name, split_request
+from soc.parse.web import WebAccessParser, WebErrorParser, split_request
 
 _OUTCOMES: Final = frozenset((FAILURE, SUCCESS, UNKNOWN))
 _DEFAULT_ACTION: Final = {
@@ -200,7 +201,20 @@ def _strings(value: Any) -> tuple[str, ...]:
     return ()
 
 
-class EcsJsonParser:
+class _RoutedLines(LineParser):
+    """A JSON parser whose documents may embed syslog messages (read by a ``ProgramRouter``)."""
+
+    _router: ProgramRouter
+
+    def state(self) -> dict[str, Any]:
+        """The embedded syslog messages' per-connection memory (see ``ProgramRouter``)."""
+        return {"router": self._router.state()}
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        self._router.restore(state["router"])
+
+
+class EcsJsonParser(_RoutedLines):
     """Parses ECS JSON documents, one per line (Filebeat, Elastic Agent, ``Event.to_ecs``)."""
 
     name = "ecs_json"
@@ -213,21 +227,6 @@ class EcsJsonParser:
         self._access = WebAccessParser(config, reference_time)
         self._error = WebErrorParser(config, reference_time)
         self._router = ProgramRouter()
-
-    def state(self) -> dict[str, Any]:
-        """The embedded syslog messages' per-connection memory (see ``ProgramRouter``)."""
-        return {"router": self._router.state()}
-
-    def restore(self, state: Mapping[str, Any]) -> None:
-        self._router.restore(state["router"])
-
-    def parse(self, text: str, line_no: int | None = None) -> Event | Skip:
-        """Parse one ECS JSON line."""
-        return self._parse(text, line_no)[1]
-
-    def which(self, text: str) -> str | None:
-        """The name of the pattern the line matches, or None (for tests and debugging)."""
-        return recognized_name(*self._parse(text, None))
 
     def _parse(self, text: str, line_no: int | None) -> tuple[str | None, Event | Skip]:
         doc = _load(text)
@@ -386,7 +385,7 @@ def _after_program(full_log: str, program: str) -> tuple[int | None, str]:
     return None, full_log
 
 
-class WazuhJsonParser:
+class WazuhJsonParser(_RoutedLines):
     """Parses Wazuh ``alerts.json`` lines (and ``archives.json`` events with a full_log)."""
 
     name = "wazuh_json"
@@ -399,21 +398,6 @@ class WazuhJsonParser:
         self._access = WebAccessParser(config, reference_time)
         self._error = WebErrorParser(config, reference_time)
         self._router = ProgramRouter()
-
-    def state(self) -> dict[str, Any]:
-        """The embedded syslog messages' per-connection memory (see ``ProgramRouter``)."""
-        return {"router": self._router.state()}
-
-    def restore(self, state: Mapping[str, Any]) -> None:
-        self._router.restore(state["router"])
-
-    def parse(self, text: str, line_no: int | None = None) -> Event | Skip:
-        """Parse one Wazuh JSON line."""
-        return self._parse(text, line_no)[1]
-
-    def which(self, text: str) -> str | None:
-        """The name of the pattern the line matches, or None (for tests and debugging)."""
-        return recognized_name(*self._parse(text, None))
 
     def _parse(self, text: str, line_no: int | None) -> tuple[str | None, Event | Skip]:
         doc = _load(text)
@@ -522,7 +506,7 @@ def _journal_text(value: Any) -> str | None:
     return None
 
 
-class JournalJsonParser:
+class JournalJsonParser(_RoutedLines):
     """Parses ``journalctl -o json`` lines through the syslog program parsers."""
 
     name = "journal_json"
@@ -532,21 +516,6 @@ class JournalJsonParser:
         self.config = config
         self.reference_time = reference_time
         self._router = ProgramRouter()
-
-    def state(self) -> dict[str, Any]:
-        """The embedded syslog messages' per-connection memory (see ``ProgramRouter``)."""
-        return {"router": self._router.state()}
-
-    def restore(self, state: Mapping[str, Any]) -> None:
-        self._router.restore(state["router"])
-
-    def parse(self, text: str, line_no: int | None = None) -> Event | Skip:
-        """Parse one journal JSON line."""
-        return self._parse(text, line_no)[1]
-
-    def which(self, text: str) -> str | None:
-        """The name of the pattern the line matches, or None (for tests and debugging)."""
-        return recognized_name(*self._parse(text, None))
 
     def _parse(self, text: str, line_no: int | None) -> tuple[str | None, Event | Skip]:
         doc = _load(text)

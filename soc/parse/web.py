@@ -39,9 +39,9 @@ which is right unless the referrer itself forges that remainder.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime, tzinfo
-from typing import Any, Final
+from typing import Final
 
 from soc.events import (
     ACCESS_DENIED,
@@ -59,8 +59,10 @@ from soc.parse.base import (
     NO_MATCH,
     NOT_RELEVANT,
     Header,
+    LineParser,
     ParseConfig,
     Skip,
+    recognized_name,
 )
 
 #: nginx's basic-auth challenge: nothing was tried, so it is not a failure.
@@ -308,13 +310,6 @@ _APACHE_MESSAGES: Final[tuple[tuple[str, re.Pattern[str], int, str | None], ...]
 )
 
 
-def recognized_name(name: str | None, result: Event | Skip) -> str | None:
-    """``name`` when the line was understood (an event or a recognised skip), else None."""
-    if isinstance(result, Event) or result.recognized:
-        return name
-    return None
-
-
 def _zone(name: str) -> tzinfo | None:
     # soc.parse.syslog routes web servers' syslog messages here, so it imports this
     # module; importing it back at the top would be circular.
@@ -443,7 +438,7 @@ class _StampCache:
         return self._epoch
 
 
-class WebAccessParser:
+class WebAccessParser(LineParser):
     """Parses access-log lines in the combined, common and vhost_* formats (nginx, Apache)."""
 
     name = "web_access"
@@ -460,21 +455,6 @@ class WebAccessParser:
         self._zone = _zone(config.timezone)
         self._addresses = AddressMemo()
         self._stamps = _StampCache(self._zone)
-
-    def state(self) -> dict[str, Any]:
-        """Nothing: each line is read on its own (the stamp memo is a cache)."""
-        return {}
-
-    def restore(self, state: Mapping[str, Any]) -> None:
-        """Nothing to continue (see :meth:`state`)."""
-
-    def parse(self, text: str, line_no: int | None = None) -> Event | Skip:
-        """Parse one access-log line."""
-        return self._parse(text, line_no)[1]
-
-    def which(self, text: str) -> str | None:
-        """The name of the pattern the line matches, or None (for tests and debugging)."""
-        return recognized_name(*self._parse(text, None))
 
     def _parse(self, text: str, line_no: int | None) -> tuple[str | None, Event | Skip]:
         if not text or text.isspace():
@@ -554,7 +534,7 @@ def parse_access(
     )
 
 
-class WebErrorParser:
+class WebErrorParser(LineParser):
     """Parses nginx and Apache (2.2 and 2.4) error-log lines; either may appear."""
 
     name = "web_error"
@@ -570,21 +550,6 @@ class WebErrorParser:
         self.reference_time = reference_time
         self._zone = _zone(config.timezone)
         self._split = AddressMemo().split
-
-    def state(self) -> dict[str, Any]:
-        """Nothing: each line is read on its own (the stamp memo is a cache)."""
-        return {}
-
-    def restore(self, state: Mapping[str, Any]) -> None:
-        """Nothing to continue (see :meth:`state`)."""
-
-    def parse(self, text: str, line_no: int | None = None) -> Event | Skip:
-        """Parse one error-log line."""
-        return self._parse(text, line_no)[1]
-
-    def which(self, text: str) -> str | None:
-        """The name of the pattern the line matches, or None (for tests and debugging)."""
-        return recognized_name(*self._parse(text, None))
 
     def _parse(self, text: str, line_no: int | None) -> tuple[str | None, Event | Skip]:
         if not text or text.isspace():
@@ -874,6 +839,5 @@ __all__ = [
     "parse_access",
     "parse_apache_error",
     "parse_nginx_error",
-    "recognized_name",
     "split_request",
 ]
