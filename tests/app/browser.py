@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from playwright.sync_api import Browser, Page, Playwright
+from playwright.sync_api import Browser, Page, Playwright, expect
 
 from tests.conftest import require
 
@@ -30,6 +30,9 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 #: How long the app may take to answer its health check (a cold start on 2 cores).
 STARTUP_TIMEOUT_S = 60.0
+#: How long an assertion waits for the page to show what it should (a rerun under load:
+#: a hostile-text check failed once at Playwright's default 5 s with the page still running).
+EXPECT_TIMEOUT_MS = 20_000
 
 
 class AppStartError(RuntimeError):
@@ -222,7 +225,12 @@ def cpu_seconds(pid: int) -> float:
 
 
 def launch_chromium(playwright: Playwright, executable: Path = CHROMIUM) -> Browser:
-    """Debian's Chromium, headless, without sandbox, GPU or background network traffic."""
+    """Debian's Chromium, headless, without sandbox, GPU or background network traffic.
+
+    Playwright's assertions (``expect``) then wait up to ``EXPECT_TIMEOUT_MS`` instead
+    of their own 5 s: a Streamlit rerun shares 2 cores with the rest of the suite.
+    """
+    expect.set_options(timeout=EXPECT_TIMEOUT_MS)
     return playwright.chromium.launch(executable_path=str(executable), args=CHROMIUM_ARGS)
 
 
