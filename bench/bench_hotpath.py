@@ -121,7 +121,7 @@ STAGES: tuple[tuple[str, str, str], ...] = (
     ("store: windows", "soc/store/sql.py", "save_windows"),
     ("store: incidents", "soc/store/sql.py", "upsert_incidents"),
     ("store: the whole commit", "soc/engine.py", "_write"),
-    ("per-event findings", "soc/engine.py", "add"),
+    ("findings (the summary's top lists)", "soc/findings.py", "add"),
 )
 
 
