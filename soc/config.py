@@ -6,6 +6,10 @@ Environment variables override the file: ``SOC_STORE__URL`` sets ``[store] url``
 (section and key joined by a double underscore; values are read as TOML when they
 parse as TOML, else as plain strings). Secrets (API keys) come only from the
 environment or ``.streamlit/secrets.toml`` and are never logged or printed.
+
+(Why past 600 lines: the loader, the environment overrides and the one validation
+walk that names the key and the file for every section belong together; the
+sections' own dataclasses live with their stages.)
 """
 
 from __future__ import annotations

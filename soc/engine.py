@@ -807,7 +807,6 @@ __all__ = [
     "PIPELINE_COUNTERS",
     "TUNED_THRESHOLD",
     "Engine",
-    "Findings",
     "IngestReport",
     "SourceError",
     "build_intel",
