@@ -8,8 +8,9 @@ parse as TOML, else as plain strings). Secrets (API keys) come only from the
 environment or ``.streamlit/secrets.toml`` and are never logged or printed.
 
 (Why past 600 lines: the loader, the environment overrides and the one validation
-walk that names the key and the file for every section belong together; the
-sections' own dataclasses live with their stages.)
+walk that names the key and the file for every section belong together, with the
+sections no stage owns (store, engine, console, sources, exports); the others'
+dataclasses live with their stages.)
 """
 
 from __future__ import annotations
