@@ -3,9 +3,15 @@
 See :mod:`soc.respond.responder` for how a run is planned, confirmed, executed
 and audited, :mod:`soc.respond.playbooks` for the playbook files, and
 :mod:`soc.respond.backends` for what each firewall runs.
+
+The responder, its playbooks and targets (and the store they write to) are
+imported on first use, so that reading the configuration does not load them.
 """
 
 from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from soc.respond.base import (
     DRY_RUN,
@@ -17,9 +23,26 @@ from soc.respond.base import (
     Step,
     StepResult,
 )
-from soc.respond.playbooks import Playbook, load_playbooks
-from soc.respond.responder import Responder
-from soc.respond.targets import Protected
+
+if TYPE_CHECKING:
+    from soc.respond.playbooks import Playbook, load_playbooks
+    from soc.respond.responder import Responder
+    from soc.respond.targets import Protected
+
+_LAZY = {
+    "Playbook": "soc.respond.playbooks",
+    "load_playbooks": "soc.respond.playbooks",
+    "Responder": "soc.respond.responder",
+    "Protected": "soc.respond.targets",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is not None:
+        return getattr(importlib.import_module(module), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "DRY_RUN",

@@ -5,15 +5,41 @@ use; the modules under it do one job each: the configuration
 (:mod:`~soc.similar.base`), the description that gets embedded
 (:mod:`~soc.similar.describe`), the model (:mod:`~soc.similar.embedder`) and the
 index (:mod:`~soc.similar.index`).
+
+All but the configuration are imported on first use (numpy, FAISS), so that
+reading the configuration does not load them.
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from soc.similar.base import SimilarConfig, SimilarError, index_path_for
+
+# Eager: the function shares its module's name, which a first import would bind here.
 from soc.similar.describe import describe
-from soc.similar.embedder import Embedder
-from soc.similar.index import IvfSettings, VectorIndex
-from soc.similar.memory import IncidentMemory, Match
+
+if TYPE_CHECKING:
+    from soc.similar.embedder import Embedder
+    from soc.similar.index import IvfSettings, VectorIndex
+    from soc.similar.memory import IncidentMemory, Match
+
+_LAZY = {
+    "Embedder": "soc.similar.embedder",
+    "IvfSettings": "soc.similar.index",
+    "VectorIndex": "soc.similar.index",
+    "IncidentMemory": "soc.similar.memory",
+    "Match": "soc.similar.memory",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is not None:
+        return getattr(importlib.import_module(module), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "Embedder",

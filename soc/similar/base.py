@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-import sqlalchemy as sa
-
 from soc.errors import ConfigError, SocError
 
 #: Seconds in a day: the config speaks in days, the store in epoch seconds.
@@ -91,6 +89,8 @@ def index_path_for(store_url: str, config: SimilarConfig) -> Path | None:
     """
     if config.index_path:
         return Path(config.index_path).expanduser()
+    import sqlalchemy as sa  # here: reading the configuration does not load SQLAlchemy
+
     try:
         url = sa.make_url(store_url)
     except sa.exc.ArgumentError:
