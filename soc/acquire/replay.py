@@ -7,6 +7,10 @@ it paces on event time: a line whose timestamp is ``t`` seconds after the first
 timestamped line is due ``t / speed`` seconds (on ``clock.monotonic()``) after that
 line was yielded, and ``read()`` returns, without sleeping, as soon as the next line
 is not yet due.
+
+Lines are cut and decoded a chunk (1 MiB) at a time: one split and, for plain
+ASCII, one decode per chunk; chunks with a CR, a non-ASCII byte or an overlong
+line are decoded line by line, each anomaly counted as the other sources count it.
 """
 
 from __future__ import annotations
@@ -124,7 +128,7 @@ class _Block:
         self, texts: list[str], sizes: list[int], positions: list[int], line_no: int
     ) -> None:
         self.texts = texts
-        self.sizes = sizes  # each line's bytes, terminator included
+        self.sizes = sizes  # each line's bytes as read (no terminator)
         self.positions = positions  # the position just after each line
         self.line_no = line_no  # the line number of texts[0]
         self.at = 0  # the next line to take
