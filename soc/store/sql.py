@@ -710,9 +710,9 @@ class Transaction:
             ident = (row[0], row[3], row[4])
             seen = windows.get(ident)
             windows[ident] = (
-                (row, stats)
+                (row, stats.by_kind)
                 if seen is None
-                else _merge_window(_values_of(seen), _window_values(stats, row[1]))
+                else _merge_window(_values_of(seen), _values_of((row, stats.by_kind)))
             )
         existing: dict[tuple[str, float, float], dict[str, Any]] = {}
         hashes = sorted({ident[0] for ident in windows})
@@ -763,8 +763,7 @@ class Transaction:
                 kind_rows.extend((*ident, kind, count) for kind, count in entry["by_kind"].items())
             else:
                 inserts.append(entry[0])
-                by_kind = entry[1].by_kind
-                kind_rows.extend((*ident, str(kind), int(count)) for kind, count in by_kind.items())
+                kind_rows.extend((*ident, str(k), int(n)) for k, n in entry[1].items())
         if inserts:
             _insert_many(conn, window_aggregates, _WINDOW_COLUMNS, inserts)
         kind_rows.extend(
@@ -911,40 +910,24 @@ def _window_row(stats: WindowStats) -> tuple[Any, ...]:
     )
 
 
-#: A window about to be written: its row (``_window_row``) and the stats it came from.
-_Window = tuple[tuple[Any, ...], WindowStats]
+#: A window about to be written: its row (``_window_row``) and its counts by kind.
+_Window = tuple[tuple[Any, ...], Mapping[str, int]]
 
 
 def _values_of(entry: _Window | dict[str, Any]) -> dict[str, Any]:
     """A window about to be written as the values ``_merge_window`` merges."""
-    return entry if isinstance(entry, dict) else _window_values(entry[1], entry[0][1])
+    if isinstance(entry, dict):
+        return entry
+    values = dict(zip(_WINDOW_COLUMNS, entry[0], strict=True))
+    for name in ("users", "ports", "paths"):
+        values[name] = json.loads(values[name])
+    values["by_kind"] = {str(k): int(n) for k, n in entry[1].items()}
+    return values
 
 
 def _json_list(values: Sequence[Any]) -> str:
     """A sample as ``_json_text`` writes it (most samples of a window are empty)."""
     return _json_text(list(values)) if values else "[]"
-
-
-def _window_values(stats: WindowStats, key: str) -> dict[str, Any]:
-    return {
-        "key_hash": _digest(stats.key_type, key),
-        "key": key,
-        "key_type": stats.key_type,
-        "window_start": float(stats.window_start),
-        "window_end": float(stats.window_end),
-        "events": stats.events,
-        "failures": stats.failures,
-        "successes": stats.successes,
-        "distinct_users": stats.distinct_users,
-        "users": list(stats.users),
-        "distinct_ports": stats.distinct_ports,
-        "ports": list(stats.ports),
-        "distinct_paths": stats.distinct_paths,
-        "paths": list(stats.paths),
-        "by_kind": {str(k): int(v) for k, v in stats.by_kind.items()},
-        "first_seen": stats.first_seen,
-        "last_seen": stats.last_seen,
-    }
 
 
 def _merge_window(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
