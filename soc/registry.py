@@ -8,7 +8,7 @@ only when the name is used, so importing a stage's package stays cheap.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 
@@ -27,4 +27,18 @@ def resolve(registry: Mapping[str, str], name: str, what: str) -> list[Any]:
     return [getattr(module, attribute) for attribute in attributes]
 
 
-__all__ = ["resolve"]
+def lazy_attributes(package: str, modules: Mapping[str, str]) -> Callable[[str], Any]:
+    """A package's module ``__getattr__`` (PEP 562): each name of ``modules`` is
+    imported from the module it maps to on first use, so importing the package stays
+    cheap. ``__getattr__ = lazy_attributes(__name__, {"Name": "pkg.module"})``."""
+
+    def __getattr__(name: str) -> Any:
+        module = modules.get(name)
+        if module is None:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        return getattr(importlib.import_module(module), name)
+
+    return __getattr__
+
+
+__all__ = ["lazy_attributes", "resolve"]

@@ -13,23 +13,21 @@ the configuration does not load them.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from soc.detect.allow import AllowList, discover_host_addresses, parse_networks
 from soc.detect.base import DetectConfig, DetectorStats, severity
+from soc.registry import lazy_attributes
 
 if TYPE_CHECKING:
     from soc.detect.detector import FAMILIES, FAMILY_OF_KIND, USERS_FAMILY, Detector
 
-_LAZY = frozenset({"FAMILIES", "FAMILY_OF_KIND", "USERS_FAMILY", "Detector"})
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        from soc.detect import detector
-
-        return getattr(detector, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(
+    __name__,
+    dict.fromkeys(
+        ("FAMILIES", "FAMILY_OF_KIND", "USERS_FAMILY", "Detector"), "soc.detect.detector"
+    ),
+)
 
 
 __all__ = [

@@ -10,9 +10,9 @@ imported on first use, so that reading the configuration does not load them.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from soc.registry import lazy_attributes
 from soc.respond.base import (
     DRY_RUN,
     ENFORCE,
@@ -29,19 +29,15 @@ if TYPE_CHECKING:
     from soc.respond.responder import Responder
     from soc.respond.targets import Protected
 
-_LAZY = {
-    "Playbook": "soc.respond.playbooks",
-    "load_playbooks": "soc.respond.playbooks",
-    "Responder": "soc.respond.responder",
-    "Protected": "soc.respond.targets",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is not None:
-        return getattr(importlib.import_module(module), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(
+    __name__,
+    {
+        "Playbook": "soc.respond.playbooks",
+        "load_playbooks": "soc.respond.playbooks",
+        "Responder": "soc.respond.responder",
+        "Protected": "soc.respond.targets",
+    },
+)
 
 
 __all__ = [

@@ -12,9 +12,9 @@ reading the configuration does not load them.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from soc.registry import lazy_attributes
 from soc.similar.base import SimilarConfig, SimilarError, index_path_for
 
 # Eager: the function shares its module's name, which a first import would bind here.
@@ -25,20 +25,16 @@ if TYPE_CHECKING:
     from soc.similar.index import IvfSettings, VectorIndex
     from soc.similar.memory import IncidentMemory, Match
 
-_LAZY = {
-    "Embedder": "soc.similar.embedder",
-    "IvfSettings": "soc.similar.index",
-    "VectorIndex": "soc.similar.index",
-    "IncidentMemory": "soc.similar.memory",
-    "Match": "soc.similar.memory",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is not None:
-        return getattr(importlib.import_module(module), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(
+    __name__,
+    {
+        "Embedder": "soc.similar.embedder",
+        "IvfSettings": "soc.similar.index",
+        "VectorIndex": "soc.similar.index",
+        "IncidentMemory": "soc.similar.memory",
+        "Match": "soc.similar.memory",
+    },
+)
 
 
 __all__ = [
