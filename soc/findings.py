@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from soc.events import AUTH_SUCCESS, Event, failure_counts
 
-#: Distinct values a top list keeps exact counts for (about 10 MiB each when full).
+#: Distinct values a top list keeps exact counts for (it holds at most twice as many).
 TOP_CAPACITY = 65_536
 
 
