@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import functools
 import re
 from collections import Counter
@@ -74,13 +75,14 @@ class Row(NamedTuple):
     build: str
 
 
-class LineParser:
+class LineParser(abc.ABC):
     """``parse`` and ``which`` of a parser whose ``_parse`` reads a line as one pattern
     and returns that pattern's name with the result (web logs, JSON documents); no
     state across lines unless a subclass keeps some (``state``/``restore``)."""
 
+    @abc.abstractmethod
     def _parse(self, text: str, line_no: int | None) -> tuple[str | None, Event | Skip]:
-        raise NotImplementedError
+        """The name of the pattern that read ``text`` (None if none did) and the result."""
 
     def parse(self, text: str, line_no: int | None = None) -> Event | Skip:
         """Parse one line (without its terminator)."""
@@ -94,7 +96,7 @@ class LineParser:
         """Nothing: each line is read on its own (caches are not state)."""
         return {}
 
-    def restore(self, state: Mapping[str, Any]) -> None:
+    def restore(self, state: Mapping[str, Any]) -> None:  # noqa: B027  (stateful ones override)
         """Nothing to continue (see :meth:`state`)."""
 
 
