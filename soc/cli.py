@@ -672,6 +672,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from soc.enrich import IntelRefresher
     from soc.store import open_store
 
+    # First: a SIGTERM during start-up (a restart while the store opens) is a clean
+    # stop too. The engine sees it set and stops at once, its state saved.
+    stop = _stop_on_signals()
     settings = _load_settings(args)
     if not settings.sources:
         where = settings.path or "soc.toml"
@@ -707,7 +710,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
             print(f"soc: engine state {engine.report.state}", file=sys.stderr)
             if refresher is not None:
                 refresher.start()
-            stop = _stop_on_signals()
             engine.stop_event = stop
             try:
                 if args.once:
