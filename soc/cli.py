@@ -39,7 +39,7 @@ from soc.cli_respond import add_commands as add_respond_commands
 from soc.cli_respond import responding
 from soc.clock import SystemClock
 from soc.config import Settings, SourceSpec, build_dataclass, live_sources, load_settings
-from soc.errors import SocError
+from soc.errors import SocError, StoreError
 from soc.events import SEVERITIES, Event, Incident, format_timestamp
 from soc.parse.base import ParseConfig, ParseStats
 
@@ -681,8 +681,20 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise SocError("no sources configured: add a [[sources]] table", where=str(where))
     settings.sources = live_sources(settings)  # and the API's intake spool
     clock = SystemClock()
-    # Started while the database is down (a reboot): wait for it, as for an outage.
-    store = retry_store(open_store, settings.store.url, seconds=settings.engine.store_retry_seconds)
+    # Started while the database is down (a reboot): wait for it, as for an outage,
+    # unless told to stop meanwhile (nothing was read yet: a clean stop).
+    try:
+        store = retry_store(
+            open_store,
+            settings.store.url,
+            seconds=settings.engine.store_retry_seconds,
+            stop=stop,
+        )
+    except StoreError:
+        if not stop.is_set():
+            raise
+        print("stopped while waiting for the store; nothing was read", file=sys.stderr)
+        return 0
     intel = _intel(settings, clock)
     refresher = IntelRefresher(intel) if intel is not None else None
     try:

@@ -126,6 +126,32 @@ def test_an_outage_past_the_retry_time_is_one_line_and_exit_2(
     assert last.startswith("soc: error: ") and "cannot read the store" in last, text
 
 
+def test_a_stop_while_waiting_for_the_store_at_start_up_is_clean(
+    tmp_path: Path, throwaway_postgres: ThrowawayPostgres
+) -> None:
+    """Started during an outage, `soc run` waits for the database (store_retry_seconds),
+    but a SIGTERM meanwhile (systemd stopping it) ends it at once, status 0."""
+    pg = throwaway_postgres
+    log, err = tmp_path / "auth.log", tmp_path / "err.txt"
+    log.write_text(LINE.format(s=0) + "\n", encoding="utf-8")
+    pg.stop()
+    proc = _soc_run(_config(tmp_path, pg.url, log, retry=300), err)
+    try:
+        _wait_for(lambda: "store unavailable, retrying" in err.read_text(), "waiting", 60, err)
+        assert proc.poll() is None, err.read_text()[-3000:]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0, err.read_text()[-3000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        pg.start()
+    text = err.read_text()
+    assert "Traceback" not in text, text
+    assert text.rstrip("\n").splitlines()[-1] == (
+        "stopped while waiting for the store; nothing was read"
+    ), text
+
+
 def test_the_command_center_shows_an_outage_past_the_retry_time_and_carries_on(
     tmp_path: Path, throwaway_postgres: ThrowawayPostgres
 ) -> None:
