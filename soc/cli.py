@@ -7,9 +7,9 @@ configuration's secrets and URL passwords are registered with :mod:`soc.redact`,
 log records are redacted while a command runs, and so is an unexpected traceback.
 
 Why one file past 600 lines: the pipeline's commands (replay, run and their
-workers' set-up and summary) share their helpers and read best together; the
-incident memory and threat-intel commands live in :mod:`soc.cli_memory`, the
-response playbooks' in :mod:`soc.cli_respond`.
+workers' set-up) share their helpers and read best together; a replay's summary
+lives in :mod:`soc.cli_summary`, the incident memory and threat-intel commands in
+:mod:`soc.cli_memory`, the response playbooks' in :mod:`soc.cli_respond`.
 """
 
 from __future__ import annotations
@@ -23,13 +23,12 @@ import sys
 import threading
 import time
 import traceback
-from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
-from soc import __version__, redact
+from soc import __version__, cli_summary, redact
 from soc.acquire.base import AcquireStats
 from soc.analyze.base import PROVIDER_TYPES, AnalyzeConfig
 from soc.cli_api import add_commands as add_api_commands
@@ -40,13 +39,11 @@ from soc.cli_respond import responding
 from soc.clock import SystemClock
 from soc.config import Settings, SourceSpec, build_dataclass, live_sources, load_settings
 from soc.errors import SocError, StoreError
-from soc.events import SEVERITIES, Event, Incident, format_timestamp
+from soc.events import Event
 from soc.parse.base import ParseConfig, ParseStats
 
 #: Report writers ``soc replay --analyst`` accepts (none: detection only).
 ANALYSTS = ("none", "offline", *PROVIDER_TYPES)
-#: Incidents a replay's printed summary lists (the most severe, then the largest).
-INCIDENTS_SHOWN = 20
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -213,12 +210,12 @@ def _cmd_parse(args: argparse.Namespace) -> int:
     if args.stats:
         decoding = AcquireStats()
         stats = parse_file_stats(args.file, config, decoding)
-        anomalies = _anomalies([decoding])
+        anomalies = cli_summary.anomalies([decoding])
         if args.json:
             print(json.dumps(stats.as_dict() | {"anomalies": anomalies}, indent=2))
         else:
             _print_stats(stats, sys.stdout)
-            _print_anomalies(anomalies, sys.stdout)
+            cli_summary.print_anomalies(anomalies, sys.stdout)
         return 0
     out = sys.stdout
     dumps = json.dumps
@@ -238,21 +235,6 @@ def _print_stats(stats: ParseStats, out: TextIO) -> None:
     out.write(f"ignored   {sum(stats.ignored.values())}\n")
     out.write(f"unparsed  {stats.unparsed_total}\n")
     for reason, n in sorted(stats.unparsed.items(), key=lambda kv: (-kv[1], kv[0])):
-        out.write(f"  {reason:<18}{n}\n")
-
-
-def _anomalies(stats: Iterable[AcquireStats]) -> dict[str, int]:
-    """The acquisition anomalies of sources, by reason, summed (``soc parse`` and ``replay``)."""
-    total: Counter[str] = Counter()
-    for source in stats:
-        total.update(source.anomalies)
-    return {reason: n for reason, n in sorted(total.items()) if n}
-
-
-def _print_anomalies(anomalies: Mapping[str, int], out: TextIO) -> None:
-    """The lines ``soc parse --stats`` and ``soc replay`` print for ``_anomalies``."""
-    out.write(f"anomalies {sum(anomalies.values())}\n")
-    for reason, n in sorted(anomalies.items(), key=lambda kv: (-kv[1], kv[0])):
         out.write(f"  {reason:<18}{n}\n")
 
 
@@ -328,17 +310,18 @@ def _cmd_replay(args: argparse.Namespace) -> int:
                 # waiting for early reports.
                 analysis.drain()
             exports = _finish_exports(worker, settings)
-            summary = _summary(engine, store, top=args.top, analysis=analysis)
+            summary = cli_summary.summary(engine, store, top=args.top, analysis=analysis)
         summary["exports"] = exports
+        # Written while the store is open: the incidents are read from it a page at a time.
+        if args.summary_json == "-":
+            cli_summary.write_summary_json(summary, sys.stdout)
+            return 0
+        if args.summary_json:
+            with Path(args.summary_json).open("w", encoding="utf-8") as out:
+                cli_summary.write_summary_json(summary, out)
+        cli_summary.print_summary(summary, sys.stdout)
     finally:
         store.close()
-    if args.summary_json:
-        text = json.dumps(summary, indent=2, ensure_ascii=False)
-        if args.summary_json == "-":
-            print(text)
-            return 0
-        Path(args.summary_json).write_text(text + "\n", encoding="utf-8")
-    _print_summary(summary, sys.stdout)
     return 0
 
 
@@ -486,174 +469,14 @@ def _expand_paths(items: Sequence[str]) -> list[str]:
     return paths
 
 
-def _incident_json(incident: Incident) -> dict[str, Any]:
-    return {
-        "id": incident.id,
-        "kind": incident.kind,
-        "key": incident.key,
-        "source_ips": incident.source_ips,
-        "users": incident.users,
-        "distinct_users": incident.distinct_users,
-        "failures": incident.failures,
-        "successes": incident.successes,
-        "events": incident.events,
-        "first_seen": format_timestamp(incident.first_seen),
-        "last_seen": format_timestamp(incident.last_seen),
-        "severity": incident.severity,
-        "technique": incident.technique,
-        "technique_name": incident.technique_name,
-        "status": incident.status,
-        "closed": incident.closed,
-    }
-
-
-def _summary(engine: Any, store: Any, *, top: int, analysis: Any = None) -> dict[str, Any]:
-    report = engine.report
-    findings = report.findings
-    stats: ParseStats = report.parse
-    incidents = sorted(
-        store.get_incidents(report.incident_ids), key=lambda i: (i.first_seen, i.id or 0)
-    )
-    rows = [_incident_json(i) for i in incidents]
-    if analysis is not None:
-        usage = analysis.analyst.usage.as_dict()
-        for row in rows:
-            done = analysis.reports.get(row["id"])
-            row["analysis"] = (
-                None
-                if done is None
-                else {
-                    "provider": done.provider,
-                    "grounded": done.grounded,
-                    "reused": done.reused,
-                    "batch": done.batch_incidents or None,
-                }
-            )
-    else:
-        from soc.analyze.analyst import Usage
-
-        usage = Usage().as_dict()  # detection only: nothing analysed
-    calls = usage["calls"]
-    usage["lines_per_call"] = round(stats.lines / calls, 1) if calls else None
-    usage["events_per_call"] = round(stats.events / calls, 1) if calls else None
-    return {
-        "lines": stats.lines,
-        "events": stats.events,
-        "unparsed": stats.unparsed_total,
-        "incidents": rows,
-        "llm": usage,
-        "threshold": engine.threshold,
-        "window_seconds": engine.settings.window.seconds,
-        "windows": report.windows_stored,
-        "window_stats": report.window.as_dict(),
-        "detector_stats": report.detect.as_dict(),
-        "ignored": sum(stats.ignored.values()),
-        "by_kind": dict(sorted(stats.by_kind.items())),
-        "unparsed_by_reason": dict(sorted(stats.unparsed.items())),
-        "acquire": {name: s.as_dict() for name, s in report.acquire.items()},
-        "anomalies": _anomalies(report.acquire.values()),
-        "first_seen": format_timestamp(findings.first_seen) if findings.first_seen else None,
-        "last_seen": format_timestamp(findings.last_seen) if findings.last_seen else None,
-        "top_failing_addresses": [
-            {
-                "address": address,
-                "failures": n,
-                "successes": findings.successes_by_address.get(address),
-            }
-            for address, n in findings.failures_by_address.most_common(top)
-        ],
-        "top_targeted_users": [
-            {"user": user, "failures": n} for user, n in findings.targeted_users.most_common(top)
-        ],
-        # 0: the top lists' counts are exact; else each may be low by at most this.
-        "top_undercount": findings.undercount,
-    }
-
-
-def _print_summary(summary: dict[str, Any], out: TextIO) -> None:
-    out.write(
-        f"{summary['lines']} lines, {summary['events']} events, "
-        f"{summary['unparsed']} unparsed, {summary['ignored']} ignored\n"
-    )
-    if summary["first_seen"]:
-        out.write(f"from {summary['first_seen']} to {summary['last_seen']}\n")
-    if summary["anomalies"]:
-        _print_anomalies(summary["anomalies"], out)
-    out.write("\nevents by kind\n")
-    for kind, n in sorted(summary["by_kind"].items(), key=lambda kv: (-kv[1], kv[0])):
-        out.write(f"  {kind:<18}{n:>10}\n")
-    incidents = summary["incidents"]
-    out.write(
-        f"\n{_plural(len(incidents), 'incident')} (threshold {summary['threshold']} failures "
-        f"in {summary['window_seconds']:g} s)\n"
-    )
-    ranked = sorted(
-        incidents, key=lambda i: (-SEVERITIES.index(i["severity"]), -i["failures"], i["id"])
-    )
-    _print_incidents(ranked[:INCIDENTS_SHOWN], out)
-    if len(ranked) > INCIDENTS_SHOWN:
-        out.write(
-            f"  … and {len(ranked) - INCIDENTS_SHOWN} more, less severe or smaller"
-            " (all of them: --summary-json, or --db URL and soc incidents)\n"
-        )
-    llm = summary["llm"]
-    if llm["calls"]:
-        by = ", ".join(f"{name} {n}" for name, n in llm["by_provider"].items())
-        out.write(
-            f"\n{_plural(llm['calls'], 'report')} for {_plural(len(incidents), 'incident')} "
-            f"({by}; {llm['batches']} for batches of {llm['batched_incidents']} incidents): "
-            f"{llm['model_calls']} model calls, {llm['lines_per_call']:,.0f} lines per report, "
-            f"${llm['cost_usd']:.4f}\n"
-        )
-    if summary["top_failing_addresses"]:
-        out.write("\naddresses with the most failed attempts\n")
-        for row in summary["top_failing_addresses"]:
-            flag = "  (also logged in)" if row["successes"] else ""
-            out.write(f"  {_printable(row['address']):<40}{row['failures']:>8}{flag}\n")
-    if summary["top_targeted_users"]:
-        out.write("\nmost targeted user names\n")
-        for row in summary["top_targeted_users"]:
-            out.write(f"  {_printable(row['user']):<40}{row['failures']:>8}\n")
-    if summary["top_undercount"]:
-        out.write(
-            f"  (too many distinct addresses and names to count each: the counts above"
-            f" may be low by up to {summary['top_undercount']:,})\n"
-        )
-
-
-def _print_incidents(rows: Sequence[dict[str, Any]], out: TextIO) -> None:
-    for row in rows:
-        who = ", ".join(_printable(a) for a in row["source_ips"][:3]) or _printable(row["key"])
-        if len(row["source_ips"]) > 3:
-            who += f" (+{len(row['source_ips']) - 3})"
-        users = ", ".join(_printable(u) for u in row["users"][:3])
-        if row["distinct_users"] > 3:
-            users += f" (+{row['distinct_users'] - 3})"
-        out.write(
-            f"  #{row['id']:<5} {row['severity']:<8} {row['kind']:<24} {row['technique']:<10}"
-            f" {row['failures']:>7} failures  {who}"
-            + (f"  users: {users}" if users else "")
-            + f"  {row['first_seen'][:19]} → {row['last_seen'][:19]}\n"
-        )
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
-
-
-def _printable(text: str) -> str:
-    # Attacker-written names and host names may hold control characters or terminal
-    # escape sequences: repr() keeps them on one line and inert.
-    return text if text.isprintable() else repr(text)
-
-
 # --- eval ----------------------------------------------------------------------
 def _cmd_eval(args: argparse.Namespace) -> int:
     from soc.evaluate import as_dict, render, run_evaluation
 
     def progress(result: Any) -> None:
         print(
-            f"  {result.name}: {result.lines:,} lines, {_plural(result.incidents, 'incident')}"
+            f"  {result.name}: {result.lines:,} lines, "
+            f"{cli_summary.plural(result.incidents, 'incident')}"
             f" ({result.seconds_generate + result.seconds_pipeline:.1f} s)",
             file=sys.stderr,
         )
@@ -745,7 +568,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     stats = engine.report.parse
     print(
         f"{stats.lines} lines, {stats.events} events, {stats.unparsed_total} unparsed, "
-        + _plural(len(engine.report.incident_ids), "incident")
+        + cli_summary.plural(len(engine.report.incident_ids), "incident")
     )
     return 0
 
@@ -775,14 +598,15 @@ def _cmd_incidents(args: argparse.Namespace) -> int:
         total = store.count_incidents(status=args.status, kind=args.kind, search=args.search)
     finally:
         store.close()
-    rows = [_incident_json(i) for i in incidents]
+    rows = [cli_summary.incident_json(i) for i in incidents]
     if args.json:
         print(json.dumps({"total": total, "incidents": rows}, indent=2, ensure_ascii=False))
         return 0
     print(
-        _plural(total, "incident") + (f" (newest {len(rows)} shown)" if total > len(rows) else "")
+        cli_summary.plural(total, "incident")
+        + (f" (newest {len(rows)} shown)" if total > len(rows) else "")
     )
-    _print_incidents(rows, sys.stdout)
+    cli_summary.print_incidents(rows, sys.stdout)
     return 0
 
 

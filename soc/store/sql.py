@@ -1157,6 +1157,30 @@ class SqlStore:
                 found.extend(_incident_from_row(row) for row in conn.execute(query))
         return sorted(found, key=lambda i: i.id or 0)
 
+    def iter_incidents(self, ids: Iterable[int], *, page: int = 1_000) -> Iterator[Incident]:
+        """The incidents with these ids (those that exist), by first seen then id, read a
+        page at a time: a summary of tens of thousands of incidents holds one page."""
+        wanted = sorted(set(ids))
+        if not wanted:
+            return
+        keep = set(wanted)
+        low, high = wanted[0], wanted[-1]
+        after: tuple[float, int] | None = None
+        order = sa.tuple_(incidents.c.first_seen, incidents.c.id)
+        while True:
+            query = sa.select(*_INCIDENT_COLUMNS).where(incidents.c.id.between(low, high))
+            if after is not None:
+                query = query.where(order > sa.tuple_(sa.literal(after[0]), sa.literal(after[1])))
+            query = query.order_by(incidents.c.first_seen, incidents.c.id).limit(page)
+            with self.engine.connect() as conn:
+                rows = conn.execute(query).all()
+            for row in rows:
+                if row.id in keep:
+                    yield _incident_from_row(row)
+            if len(rows) < page:
+                return
+            after = (rows[-1].first_seen, rows[-1].id)
+
     def _filters(
         self,
         status: str | Sequence[str] | None,

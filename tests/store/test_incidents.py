@@ -378,3 +378,25 @@ def test_many_incidents_upserted_at_once_equal_one_by_one(store: SqlStore) -> No
     with pytest.raises(StoreError, match="same detector key twice"), store.transaction() as tx:
         tx.upsert_incidents([(make_incident(), "k9"), (make_incident(), "k9")])
     assert store.count_incidents() == 3
+
+
+def test_iter_incidents_reads_pages_in_first_seen_order_and_keeps_only_the_ids_asked(
+    store: SqlStore,
+) -> None:
+    # 23 incidents, first seen out of id order and with ties; one in ten not asked for.
+    seen = [T0 + (i * 7) % 5 for i in range(23)]
+    ids: list[int] = []
+    with store.transaction(now=T0) as tx:
+        for i, first in enumerate(seen):
+            incident = make_incident(f"198.51.100.{i}", first_seen=first, last_seen=first + 1)
+            ids.append(tx.upsert_incident(incident, f"brute_force:198.51.100.{i}:1"))
+    asked = [n for i, n in enumerate(ids) if i % 10 != 3]
+    expected = sorted(store.get_incidents(asked), key=lambda i: (i.first_seen, i.id or 0))
+    assert len(expected) == 21
+    for page in (1, 2, 3, 7, 21, 22, 1000):
+        got = list(store.iter_incidents(asked, page=page))
+        assert [(i.id, i.first_seen, i.key) for i in got] == [
+            (i.id, i.first_seen, i.key) for i in expected
+        ], page
+    assert list(store.iter_incidents([])) == []
+    assert [i.id for i in store.iter_incidents([ids[5], 10**9])] == [ids[5]]
