@@ -67,8 +67,13 @@ def assert_exactly_once(records: list[tuple[int, int]], manifest: dict[str, obje
     counts = Counter(numbers)
     duplicated = sorted(n for n, c in counts.items() if c > 1)
     missing = sorted(set(range(total)) - set(counts))
-    assert not duplicated, f"{len(duplicated)} numbers read twice, first {duplicated[:10]}"
-    assert not missing, f"{len(missing)} numbers never read, first {missing[:10]}"
+    assert not duplicated, (
+        f"{len(duplicated)} numbers read twice, first {duplicated[:10]}; "
+        + _where(duplicated, manifest)
+    )
+    assert not missing, f"{len(missing)} numbers never read, first {missing[:10]}; " + _where(
+        missing, manifest
+    )
     assert len(numbers) == total
     starts = [g[0] for g in generations]
     last_seen: dict[int, int] = {}
@@ -77,6 +82,23 @@ def assert_exactly_once(records: list[tuple[int, int]], manifest: dict[str, obje
         assert n > last_seen.get(g, -1), f"{n} read after {last_seen[g]} in generation {g}"
         last_seen[g] = n
         assert line_no == n - starts[g] + 1, f"{n} has line_no {line_no} in generation {g}"
+
+
+def _where(numbers: list[int], manifest: dict[str, object]) -> str:
+    """Which generations ``numbers`` fall in, with the rotations before and after each:
+    what a rare failure needs to be diagnosed from the CI log alone."""
+    generations = manifest["generations"]
+    rotations = manifest.get("rotations") or []
+    assert isinstance(generations, list) and isinstance(rotations, list)
+    starts = [g[0] for g in generations]
+    counts = Counter(bisect.bisect_right(starts, n) - 1 for n in numbers)
+    parts = []
+    for g, n in sorted(counts.items())[:5]:
+        first, end = generations[g]
+        before = rotations[g - 1] if 0 < g <= len(rotations) else "start"
+        after = rotations[g] if g < len(rotations) else "end"
+        parts.append(f"generation {g} [{first}, {end}): {n} of {end - first}, {before} → {after}")
+    return "; ".join(parts)
 
 
 def _run_stress(
