@@ -67,10 +67,11 @@ class ReplayIncidents:
 
 
 def write_summary_json(summary: Mapping[str, Any], out: TextIO) -> None:
-    """``json.dump(summary, out, indent=2)`` with the incidents streamed, one at a time."""
+    """``json.dump(summary, out, indent=2, ensure_ascii=False)`` with the incidents
+    streamed, one at a time."""
     out.write("{")
     for index, (key, value) in enumerate(summary.items()):
-        out.write(("," if index else "") + "\n  " + json.dumps(key) + ": ")
+        out.write(("," if index else "") + "\n  " + json.dumps(key, ensure_ascii=False) + ": ")
         if isinstance(value, ReplayIncidents):
             first = True
             for row in value.rows():

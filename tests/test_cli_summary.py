@@ -41,6 +41,7 @@ def test_the_streamed_json_is_what_json_dumps_writes(store: SqlStore, count: int
         "incidents": ReplayIncidents(store, ids),
         "by_kind": {"auth_failure": 2, "k\u00e9y\n": 1},
         "empty": {},
+        "d\u00e9j\u00e0 vu": 1,
         "nothing": [],
         "first_seen": None,
     }
