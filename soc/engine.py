@@ -33,6 +33,7 @@ from soc import engine_state
 from soc.acquire import Source, source_classes
 from soc.acquire.base import AcquireStats
 from soc.clock import Clock
+from soc.columns import EventColumns
 from soc.config import Settings, SourceSpec, build_dataclass
 from soc.detect import DetectConfig, Detector, DetectorStats, discover_host_addresses
 from soc.detect.rules import playbooks_by_kind
@@ -401,10 +402,12 @@ class Engine:
         self.report.batches += 1
         windows: list[WindowStats] = []
         incidents: dict[str, Incident] = {}
-        for _, events in segments:
+        # Each segment's columns are made once, for the findings, windows and detector.
+        columns = [(stream, EventColumns(events)) for stream, events in segments]
+        for _, events in columns:
             self.report.findings.add(events)
         with self._lock:
-            for stream, events in segments:
+            for stream, events in columns:
                 name = f"{spec.name}:{stream}"
                 windows.extend(self.windower.add(events, name))
                 for incident in self.detector.process(events, name):

@@ -13,7 +13,11 @@ import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from soc.events import AUTH_SUCCESS, Event, failure_counts
+import numpy as np
+import pandas as pd
+
+from soc.columns import columns_of
+from soc.events import AUTH_SUCCESS, Event
 
 #: Distinct values a top list keeps exact counts for (it holds at most twice as many).
 TOP_CAPACITY = 65_536
@@ -80,35 +84,42 @@ class Findings:
     last_seen: float | None = None
 
     def add(self, events: Sequence[Event]) -> None:
-        """Account for a batch of events.
+        """Account for a batch of events (a list, or :class:`~soc.columns.EventColumns`).
 
         A failure counts as :func:`~soc.events.failure_count` does (attempts, each
         once: no echoes, no key offers); events without a source address count
         only for first and last seen.
         """
+        batch = columns_of(events)
+        if not len(batch):
+            return
+        times = batch.timestamps
+        timed = times[~np.isnan(times)]
+        if len(timed):
+            low, high = float(timed.min()), float(timed.max())
+            if self.first_seen is None or low < self.first_seen:
+                self.first_seen = low
+            if self.last_seen is None or high > self.last_seen:
+                self.last_seen = high
+        addresses = batch.addresses
+        keyed = ~pd.isna(addresses)
+        failed = batch.failures
         failures: dict[str, int] = {}
-        successes: dict[str, int] = {}
         users: dict[str, int] = {}
-        first, last = self.first_seen, self.last_seen
-        for event, failed in zip(events, failure_counts(events), strict=True):
-            ts = event.timestamp
-            if ts is not None:
-                if first is None or ts < first:
-                    first = ts
-                if last is None or ts > last:
-                    last = ts
-            # Event.key_address, inlined (a property call per event costs more).
-            address = event.source_ip if event.source_ip is not None else event.source_address
-            if address is None:
-                continue
-            if failed:
-                failures[address] = failures.get(address, 0) + failed
-                user = event.user
-                if user is not None:
-                    users[user] = users.get(user, 0) + failed
-            elif event.kind == AUTH_SUCCESS:
-                successes[address] = successes.get(address, 0) + event.count
-        self.first_seen, self.last_seen = first, last
+        rows = np.flatnonzero(keyed & (failed > 0))
+        for address, n, user in zip(
+            addresses[rows].tolist(),
+            failed[rows].tolist(),
+            batch.users[rows].tolist(),
+            strict=True,
+        ):
+            failures[address] = failures.get(address, 0) + n
+            if user is not None:
+                users[user] = users.get(user, 0) + n
+        successes: dict[str, int] = {}
+        rows = np.flatnonzero(keyed & (failed == 0) & (batch.kinds == AUTH_SUCCESS))
+        for address, n in zip(addresses[rows].tolist(), batch.counts[rows].tolist(), strict=True):
+            successes[address] = successes.get(address, 0) + n
         self.failures_by_address.add(failures)
         self.successes_by_address.add(successes)
         self.targeted_users.add(users)

@@ -42,6 +42,7 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
+from soc.columns import columns_of
 from soc.detect import rules as rule_registry
 from soc.detect.allow import AllowList
 from soc.detect.arrays import first_per_unit, where
@@ -77,7 +78,6 @@ from soc.events import (
     WEB_REQUEST,
     Event,
     Incident,
-    failure_counts,
 )
 
 _KEY_TYPES = (KEY_IP, KEY_IPV6_NET, KEY_HOST)
@@ -268,17 +268,13 @@ class Detector:
         stats = self.stats
         if not events:
             return None
-        kinds = np.array([e.kind for e in events], dtype=object)
+        batch = columns_of(events)
+        kinds = batch.kinds
         kind_codes, kind_names = pd.factorize(kinds)
         families = [FAMILY_OF_KIND.get(name, -1) for name in kind_names.tolist()]
         fam_all = np.array([*families, -1], dtype=np.int64)[kind_codes]
         # Event.key_address, inlined (a property call per event costs more).
-        address_codes, addresses = pd.factorize(
-            np.array(
-                [e.source_ip if e.source_ip is not None else e.source_address for e in events],
-                dtype=object,
-            )
-        )
+        address_codes, addresses = pd.factorize(batch.addresses)
         memo = self._memo
         info = [memo.get(a) or self._address_info(a) for a in addresses.tolist()]
         allowed = np.array([i[0] for i in info] + [False], dtype=bool)[address_codes]
@@ -290,12 +286,11 @@ class Detector:
         seq = np.flatnonzero(relevant & keyed & ~allowed)
         if not len(seq):
             return None
-        pick = [events[i] for i in seq.tolist()] if len(seq) < len(events) else events
         codes = address_codes[seq]
         fam = fam_all[seq]
         kind = kinds[seq]
-        count = np.array([e.count for e in pick], dtype=np.int64)
-        fail = np.array(failure_counts(pick), dtype=np.int64)
+        count = batch.counts[seq]
+        fail = batch.failures[seq]
         auth = fam == AUTH
         web = fam == WEB
         net = fam == NET
@@ -304,28 +299,28 @@ class Detector:
         weight = np.where(web & (kind == WEB_AUTH_FAILURE), count, weight)
         succ = np.where(kind == AUTH_SUCCESS, count, 0)
         fail = np.where(auth, weight, np.where(net, count, fail))
-        users = self._cut(np.array([e.user for e in pick], dtype=object))
+        users = self._cut(batch.users[seq])
         value = where(auth & (weight > 0), users)
         # Logins: sshd's and PAM's successes; an HTTP request with a user name let in.
         login = succ
         web_paths = web & (kind == WEB_REQUEST)
         if web_paths.any():
             failed_path = web_paths & (fail > 0)
-            paths = self._cut(np.array([e.url_path for e in pick], dtype=object))
+            paths = self._cut(batch.paths[seq])
             keeps = self._keeps.get(WEB)
             if keeps is not None and failed_path.any():
                 failed_path &= self._kept(paths, keeps)
             value = np.where(failed_path, paths, value)
-            status = np.array([e.http_status or 0 for e in pick], dtype=np.int64)
+            status = batch.statuses[seq]
             let_in = web_paths & ~pd.isna(users) & (status >= 200) & (status < 400)
             login = np.where(let_in, count, login)
         if net.any():
-            ports = np.array([e.destination_port for e in pick], dtype=object)
+            ports = batch.ports[seq]
             value = np.where(net, ports, value)
         # Evidence: the attempts and logins of a login campaign; everything else.
         # (The lines themselves are read only for the few rows kept.)
         evidence = ~auth | (weight > 0) | (succ > 0)
-        times = np.array([e.timestamp for e in pick], dtype=float)
+        times = batch.timestamps[seq]
         previous = self.watermarks.get(self._stream, np.nan)
         running = np.fmax.accumulate(np.concatenate(([previous], times)))
         if not np.isnan(running[-1]):

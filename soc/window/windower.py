@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from soc.columns import EventColumns, columns_of
 from soc.events import (
     AUTH_SUCCESS,
     FIREWALL_DROP,
@@ -35,7 +36,6 @@ from soc.events import (
     WEB_REQUEST,
     Event,
     WindowStats,
-    failure_counts,
 )
 from soc.window.base import (
     KEY_HOST,
@@ -188,11 +188,15 @@ class Windower:
 
     # --- public API -------------------------------------------------------------------
     def add(self, events: Sequence[Event], stream: str = "") -> list[WindowStats]:
-        """Aggregate one batch from ``stream``; returns the windows it closed (oldest first)."""
+        """Aggregate one batch from ``stream``; returns the windows it closed (oldest first).
+
+        ``events`` may be :class:`~soc.columns.EventColumns`, whose columns the
+        detector then reuses.
+        """
         if not events:
             return []
         self.stats.events += len(events)
-        out = self._aggregate(events, stream)
+        out = self._aggregate(columns_of(events), stream)
         out.extend(self._close(self._closable_below()))
         out.extend(self._evict())
         return self._finish(out)
@@ -216,7 +220,7 @@ class Windower:
         return math.floor(timestamp / self.config.seconds) * self.config.seconds
 
     # --- one batch ----------------------------------------------------------------------
-    def _aggregate(self, events: Sequence[Event], stream: str) -> list[WindowStats]:
+    def _aggregate(self, events: EventColumns, stream: str) -> list[WindowStats]:
         """Group the batch by key and window; returns the windows it completes at once.
 
         A window the batch both opens and closes (most of them, in a replay) is
@@ -226,7 +230,7 @@ class Windower:
         cfg = self.config
         stats = self.stats
         width = cfg.seconds
-        ts = np.array([e.timestamp for e in events], dtype=float)
+        ts = events.timestamps
         # The stream's watermark as each event found it: the running maximum before it.
         previous = self.watermarks.get(stream, np.nan)
         running = np.fmax.accumulate(np.concatenate(([previous], ts)))
@@ -248,11 +252,7 @@ class Windower:
         # A late event goes to the oldest window still open: the one holding
         # (watermark - late_seconds), which closes only when the watermark moves on.
         ts = np.where(late, before - cfg.late_seconds, ts)
-        # Event.key_address, inlined (a property call per event costs more).
-        addresses = np.array(
-            [e.source_ip if e.source_ip is not None else e.source_address for e in events],
-            dtype=object,
-        )
+        addresses = events.addresses
         no_address = pd.isna(addresses)
         untimed = np.isnan(ts)
         stats.unkeyed += int(np.count_nonzero(no_address))
@@ -262,28 +262,19 @@ class Windower:
             return []
         stats.windowed += len(kept)
         stats.late += int(np.count_nonzero(late[kept]))
-        pick = [events[i] for i in kept.tolist()] if len(kept) < len(events) else events
         ev_ts = ts[kept]
         ev_wi = np.floor(ev_ts / width).astype(np.int64)
         ev_late = late[kept].astype(np.int64)
         ev_addr = addresses[kept]
-        ev_count = np.array([e.count for e in pick], dtype=np.int64)
-        ev_fail = np.array(failure_counts(pick), dtype=np.int64)
-        ev_kind = np.array([e.kind for e in pick], dtype=object)
+        ev_count = events.counts[kept]
+        ev_fail = events.failures[kept]
+        ev_kind = events.kinds[kept]
         ev_succ = np.where(ev_kind == AUTH_SUCCESS, ev_count, 0)
-        ev_user = self._cut(np.array([e.user for e in pick], dtype=object))
+        ev_user = self._cut(events.users[kept])
         present = set(ev_kind.tolist())
-        nothing = np.full(len(pick), None, dtype=object)
-        ev_port = (
-            np.array([e.destination_port for e in pick], dtype=object)
-            if present & _PORT_KINDS
-            else nothing
-        )
-        ev_path = (
-            self._cut(np.array([e.url_path for e in pick], dtype=object))
-            if present & _PATH_KINDS
-            else nothing
-        )
+        nothing = np.full(len(kept), None, dtype=object)
+        ev_port = events.ports[kept] if present & _PORT_KINDS else nothing
+        ev_path = self._cut(events.paths[kept]) if present & _PATH_KINDS else nothing
         address_codes, address_names = pd.factorize(ev_addr)
         info = [self._address_info(a) for a in address_names.tolist()]
         ev_type = np.array([i[0] for i in info], dtype=np.int64)[address_codes]
