@@ -1,8 +1,14 @@
 """What the command center's pages show, computed where it can be tested without a browser.
 
-Every reader here asks the database to aggregate (``GROUP BY``, ``COUNT``,
-``SUM``) and returns at most a page of rows, so a page renders in the same time
-with ten incidents or ten thousand. The pages stay thin: they lay these out.
+Every reader here has the database aggregate (``GROUP BY``, ``COUNT``, ``SUM``:
+the queries are :mod:`soc.store.dashboard`'s and :class:`~soc.store.SqlStore`'s,
+none is written here) and returns at most a page of rows, so a page renders in
+the same time with ten incidents or ten thousand. The pages stay thin: they lay
+these out.
+
+(Why past 600 lines: every page's data, charts and tables are here so that each
+can be tested without a browser; the split, when it grows, is one module per
+page: command center, incidents, replay and tuning, settings.)
 
 Attacker-written text (user names, paths, keys, log lines) and model-written text
 (reports, provider errors) are data. They reach the screen only through
@@ -22,14 +28,14 @@ import tempfile
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import pandas as pd
 import plotly.express as px  # type: ignore[import-untyped]
 import plotly.graph_objects as go  # type: ignore[import-untyped]
-import sqlalchemy as sa
+import sqlalchemy as sa  # URLs only: the queries are soc.store.dashboard's
 
 from soc.analyze.local import LocalProvider
 from soc.analyze.worker import store_report
@@ -47,15 +53,14 @@ from soc.events import (
     NEW,
     PASSWORD_SPRAY,
     RESOLVED,
-    SEVERITIES,
     SLOW_BRUTE_FORCE,
     TRIAGED,
     WEB_REQUEST,
     Incident,
 )
-from soc.store.sql import AnalysisRecord, same_window, window_aggregates, window_kinds
-from soc.store.sql import analyses as analyses_table
-from soc.store.sql import incidents as incidents_table
+from soc.store import dashboard
+from soc.store.dashboard import AnalysisTotals, analysis_totals
+from soc.store.sql import AnalysisRecord
 from soc.text import literal_markdown, plain, plot_label
 
 if TYPE_CHECKING:
@@ -213,9 +218,7 @@ def latest_activity(store: SqlStore) -> float | None:
     Charts end there rather than at the wall clock: a replay of last year's logs
     is shown where its events are.
     """
-    with store.engine.connect() as conn:
-        value = conn.execute(sa.select(sa.func.max(window_aggregates.c.window_start))).scalar()
-    return None if value is None else float(value)
+    return dashboard.latest_window_start(store)
 
 
 @dataclass(slots=True, frozen=True)
@@ -239,59 +242,9 @@ def chart_range(latest: float | None, span: float, window_seconds: float) -> Cha
 
 
 # --- KPIs ----------------------------------------------------------------------------------
-@dataclass(slots=True)
-class AnalysisTotals:
-    """Stored analyses, summed by the database."""
-
-    analyses: int = 0
-    incidents_analysed: int = 0
-    model_analyses: int = 0  # written by a model (not the offline analyst, not reused)
-    cost_usd: float = 0.0
-    tokens_in: int = 0
-    tokens_out: int = 0
-    by_provider: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def mean_model_cost(self) -> float:
-        """Mean estimated dollars per model analysis (0 when none is stored)."""
-        return self.cost_usd / self.model_analyses if self.model_analyses else 0.0
-
-
-def analysis_totals(store: SqlStore) -> AnalysisTotals:
-    """Analyses, cost and tokens over the whole store, per provider."""
-    a = analyses_table
-    query = sa.select(
-        a.c.provider,
-        a.c.reused,
-        sa.func.count(),
-        sa.func.coalesce(sa.func.sum(a.c.cost_usd), 0.0),
-        sa.func.coalesce(sa.func.sum(a.c.tokens_in), 0),
-        sa.func.coalesce(sa.func.sum(a.c.tokens_out), 0),
-    ).group_by(a.c.provider, a.c.reused)
-    totals = AnalysisTotals()
-    with store.engine.connect() as conn:
-        for provider, reused, count, cost, tokens_in, tokens_out in conn.execute(query):
-            totals.analyses += int(count)
-            totals.cost_usd += float(cost)
-            totals.tokens_in += int(tokens_in)
-            totals.tokens_out += int(tokens_out)
-            totals.by_provider[provider] = totals.by_provider.get(provider, 0) + int(count)
-            if provider != "offline" and not reused:
-                totals.model_analyses += int(count)
-        totals.incidents_analysed = int(
-            conn.execute(sa.select(sa.func.count(sa.distinct(a.c.incident_id)))).scalar_one()
-        )
-    return totals
-
-
 def active_attackers(store: SqlStore, since: float) -> int:
     """Distinct source addresses with at least one failed attempt in windows from ``since``."""
-    w = window_aggregates
-    query = sa.select(sa.func.count(sa.distinct(w.c.key_hash))).where(
-        w.c.window_start >= since, w.c.key_type.in_(ADDRESS_KEYS), w.c.failures > 0
-    )
-    with store.engine.connect() as conn:
-        return int(conn.execute(query).scalar_one())
+    return dashboard.keys_failing(store, since, ADDRESS_KEYS)
 
 
 @dataclass(slots=True)
@@ -365,26 +318,10 @@ def targeted_users_frame(store: SqlStore, since: float, limit: int = 8) -> pd.Da
     return pd.DataFrame(rows, columns=["user", "failures"])
 
 
-def _severity_by_key(store: SqlStore, keys: list[str]) -> dict[str, str]:
-    """The highest severity of any incident keyed by each address (one query)."""
-    if not keys:
-        return {}
-    i = incidents_table
-    query = sa.select(i.c.key, i.c.severity).where(i.c.key.in_(keys)).distinct()
-    worst: dict[str, str] = {}
-    with store.engine.connect() as conn:
-        for key, severity in conn.execute(query):
-            rank = SEVERITIES.index(severity) if severity in SEVERITIES else -1
-            known = worst.get(key)
-            if known is None or rank > SEVERITIES.index(known):
-                worst[key] = severity if rank >= 0 else "none"
-    return worst
-
-
 def attackers_frame(store: SqlStore, since: float, limit: int = 10) -> pd.DataFrame:
     """The addresses with the most failed attempts, with their worst incident's severity."""
     top = [a for a in store.top_attackers(since, limit, key_types=["ip"]) if a.failures > 0]
-    severity = _severity_by_key(store, [a.key for a in top])
+    severity = dashboard.worst_severity_by_key(store, [a.key for a in top])
     rows = [
         {
             "address": a.key,
@@ -607,16 +544,6 @@ class WhatIf:
         return int((self.missed_labelled["status"] == FALSE_POSITIVE).sum())
 
 
-def _peak(store: SqlStore) -> sa.ColumnElement[Any]:
-    """``facts.peak_failures_in_window`` as an integer, in the store's SQL dialect."""
-    facts = incidents_table.c.facts
-    if store.engine.dialect.name == "sqlite":
-        value: sa.ColumnElement[Any] = sa.func.json_extract(facts, "$.peak_failures_in_window")
-    else:
-        value = sa.func.json_extract_path_text(sa.cast(facts, sa.JSON), "peak_failures_in_window")
-    return sa.cast(sa.func.coalesce(value, 0), sa.Integer)
-
-
 #: Incident kinds of login campaigns (the brute-force rule's family).
 LOGIN_KINDS: Final = (BRUTE_FORCE, SLOW_BRUTE_FORCE, PASSWORD_SPRAY, CREDENTIAL_COMPROMISE)
 
@@ -639,83 +566,38 @@ def what_if(
     model analyses per analysed incident; dollars use the mean stored cost per
     model analysis.
     """
-    i = incidents_table
-    w = window_aggregates
-    k = window_kinds
-    peak = _peak(store)
-    is_bf = i.c.kind == BRUTE_FORCE
-    with store.engine.connect() as conn:
-        total = int(conn.execute(sa.select(sa.func.count()).select_from(i)).scalar_one())
-        bf_total, bf_kept = conn.execute(
-            sa.select(
-                sa.func.count(),
-                sa.func.coalesce(sa.func.sum(sa.case((peak >= candidate, 1), else_=0)), 0),
-            ).where(is_bf)
-        ).one()
-        missed = conn.execute(
-            sa.select(i.c.id, i.c.key, i.c.status, i.c.severity, peak.label("peak"))
-            .where(is_bf, peak < candidate, i.c.status.in_(LABELLED_STATUSES))
-            .order_by(i.c.last_seen.desc())
-            .limit(limit)
-        ).all()
-        # A window's brute-force failures: its failed attempts, at most its events of
-        # the kinds the rule counts (web and firewall failures are other rules').
-        kind_events = sa.func.sum(k.c.count)
-        per_window = (
-            sa.select(
-                w.c.key,
-                sa.case((w.c.failures < kind_events, w.c.failures), else_=kind_events).label(
-                    "peak"
-                ),
-            )
-            .select_from(w.join(k, same_window))
-            .where(
-                w.c.key_type == "ip",
-                k.c.kind.in_(list(failure_kinds)),
-                # A key with a login incident already (a spray, a compromise…) would
-                # only see that incident change, not a new one open.
-                w.c.key.not_in(
-                    sa.select(i.c.key).where(i.c.kind.in_(LOGIN_KINDS)).scalar_subquery()
-                ),
-            )
-            .group_by(w.c.id, w.c.key, w.c.failures)
-            .subquery()
-        )
-        peaks = (
-            sa.select(per_window.c.key, sa.func.max(per_window.c.peak).label("peak"))
-            .group_by(per_window.c.key)
-            .having(sa.func.max(per_window.c.peak) >= candidate)
-            .subquery()
-        )
-        added_count = int(conn.execute(sa.select(sa.func.count()).select_from(peaks)).scalar_one())
-        added = conn.execute(
-            sa.select(peaks.c.key, peaks.c.peak)
-            .order_by(peaks.c.peak.desc(), peaks.c.key)
-            .limit(limit)
-        ).all()
+    counts = dashboard.threshold_counts(
+        store,
+        candidate,
+        failure_kinds=failure_kinds,
+        login_kinds=LOGIN_KINDS,
+        labelled=LABELLED_STATUSES,
+        limit=limit,
+    )
     totals = analysis_totals(store)
     per_incident = (
         totals.model_analyses / totals.incidents_analysed if totals.incidents_analysed else 0.0
     )
-    estimated = total - int(bf_total) + int(bf_kept) + added_count
+    estimated = counts.incidents - counts.brute_force + counts.brute_force_kept + counts.added
     calls = estimated * per_incident
     return WhatIf(
         candidate=candidate,
-        incidents_now=total,
-        brute_force_now=int(bf_total),
-        brute_force_kept=int(bf_kept),
-        brute_force_added=added_count,
+        incidents_now=counts.incidents,
+        brute_force_now=counts.brute_force,
+        brute_force_kept=counts.brute_force_kept,
+        brute_force_added=counts.added,
         incidents=estimated,
         model_calls=calls,
         dollars=calls * totals.mean_model_cost,
         calls_per_incident=per_incident,
         mean_model_cost=totals.mean_model_cost,
         missed_labelled=pd.DataFrame(
-            [(r[0], plain(r[1], 200), *r[2:]) for r in missed],
+            [(r[0], plain(r[1], 200), *r[2:]) for r in counts.missed_labelled],
             columns=["id", "key", "status", "severity", "peak"],
         ),
         added_keys=pd.DataFrame(
-            [(plain(r[0], 200), r[1]) for r in added], columns=["address", "peak"]
+            [(plain(key, 200), peak) for key, peak in counts.added_keys],
+            columns=["address", "peak"],
         ),
     )
 
