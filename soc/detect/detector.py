@@ -273,7 +273,6 @@ class Detector:
         kind_codes, kind_names = pd.factorize(kinds)
         families = [FAMILY_OF_KIND.get(name, -1) for name in kind_names.tolist()]
         fam_all = np.array([*families, -1], dtype=np.int64)[kind_codes]
-        # Event.key_address, inlined (a property call per event costs more).
         address_codes, addresses = pd.factorize(batch.addresses)
         memo = self._memo
         info = [memo.get(a) or self._address_info(a) for a in addresses.tolist()]
