@@ -27,7 +27,9 @@ lines, notes) such characters become U+FFFD, on both backends alike.
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import re
 import shutil
@@ -851,8 +853,23 @@ _WINDOW_COLUMNS: Final = (
 )
 _JSON_COLUMNS: Final = frozenset({"users", "ports", "paths", "by_kind"})
 _KIND_COLUMNS: Final = ("key_hash", "window_start", "window_end", "kind", "count")
-#: Rows per multi-row INSERT on PostgreSQL (``execute_values``).
-_PAGE_ROWS: Final = 1000
+
+
+class _CopyNull(float):
+    """``None`` in a ``COPY … (FORMAT csv)`` row: written unquoted as ``\\N``.
+
+    The CSV writer quotes every string and leaves numbers bare; a float subclass is
+    left bare too, so this one value comes out as the NULL marker ``COPY`` is told
+    about, while a string ``"\\N"`` stays a quoted string.
+    """
+
+    def __str__(self) -> str:
+        return "\\N"
+
+    __repr__ = __str__
+
+
+_COPY_NULL: Final = _CopyNull()
 
 
 def _insert_many(
@@ -860,23 +877,25 @@ def _insert_many(
 ) -> None:
     """Insert plain rows in bulk through the driver, in ``conn``'s transaction.
 
-    Values must be what the columns hold (JSON already text): SQLAlchemy's per-row
-    statement and type processing is skipped, which is most of what writing a window
-    costs. SQLite gets one prepared ``executemany``; PostgreSQL multi-row ``INSERT``s
-    of ``_PAGE_ROWS`` rows (psycopg2's ``execute_values``).
+    Values must be what the columns hold (JSON already text; str, int, float or
+    None): SQLAlchemy's per-row statement and type processing is skipped, which is
+    most of what writing a window costs. SQLite gets one prepared ``executemany``;
+    PostgreSQL one ``COPY … FROM STDIN`` in CSV, every string quoted (so an empty
+    string is not NULL and no value can end the data), NULL as a bare ``\\N``.
     """
     # Table and column names are this module's constants, never input.
     names = ", ".join(columns)
     cursor = conn.connection.cursor()
     try:
         if conn.dialect.name == "postgresql":
-            from psycopg2.extras import execute_values
-
-            execute_values(
-                cursor,
-                f"INSERT INTO {table.name} ({names}) VALUES %s",  # noqa: S608
-                rows,
-                page_size=_PAGE_ROWS,
+            data = io.StringIO()
+            writer = csv.writer(data, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n")
+            null = _COPY_NULL
+            writer.writerows([null if v is None else v for v in row] for row in rows)
+            data.seek(0)
+            cursor.copy_expert(
+                f"COPY {table.name} ({names}) FROM STDIN WITH (FORMAT csv, NULL '\\N')",
+                data,
             )
         else:
             marks = ", ".join("?" * len(columns))

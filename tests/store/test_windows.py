@@ -252,3 +252,35 @@ def test_retention_deletes_old_aggregates_and_never_incidents(store: SqlStore) -
         "window_kinds": 0,
         "export_outbox": 0,
     }
+
+
+#: Attacker-chosen text as a bulk write must carry it: separators, quotes, escapes,
+#: the NULL marker itself, an empty string, a line break, a NUL-free control, UTF-8.
+HOSTILE = ["a,b", 'say "hi"', "back\\slash", "\\N", "", "two\nlines", "tab\there", "\\.", "é✓"]
+
+
+def test_bulk_writes_carry_any_text_and_nulls_exactly(store: SqlStore) -> None:
+    windows = [
+        make_window(
+            name,
+            T0 + 15 * i,
+            key_type="user",
+            users=[name, "\\N"],
+            distinct_users=2,
+            by_kind={AUTH_FAILURE: 1},
+            first_seen=None if i % 2 else T0 + 15 * i + 0.125,
+            last_seen=None if i % 2 else T0 + 15 * i + 1 / 3,
+        )
+        for i, name in enumerate(HOSTILE)
+    ]
+    with store.transaction() as tx:
+        tx.save_windows(windows)
+        incident_id = tx.upsert_incident(make_incident(evidence=HOSTILE), "brute_force:x:1")
+    with store.engine.connect() as conn:
+        rows = conn.execute(sa.select(window_aggregates).order_by(window_aggregates.c.id))
+        stored = [dict(row) for row in rows.mappings()]
+    assert [r["key"] for r in stored] == HOSTILE
+    assert [r["users"] for r in stored] == [[name, "\\N"] for name in HOSTILE]
+    assert [r["first_seen"] for r in stored] == [w.first_seen for w in windows]
+    assert [r["last_seen"] for r in stored] == [w.last_seen for w in windows]
+    assert store.evidence(incident_id) == HOSTILE
