@@ -255,8 +255,19 @@ def test_retention_deletes_old_aggregates_and_never_incidents(store: SqlStore) -
 
 
 #: Attacker-chosen text as a bulk write must carry it: separators, quotes, escapes,
-#: the NULL marker itself, an empty string, a line break, a NUL-free control, UTF-8.
-HOSTILE = ["a,b", 'say "hi"', "back\\slash", "\\N", "", "two\nlines", "tab\there", "\\.", "é✓"]
+#: the NULL marker itself, an empty string, line breaks, a tab, COPY's end marker, UTF-8.
+HOSTILE = [
+    "a,b",
+    'say "hi"',
+    "back\\slash",
+    "\\N",
+    "",
+    "two\nlines",
+    "cr\rhere",
+    "tab\there",
+    "\\.",
+    "é✓",
+]
 
 
 def test_bulk_writes_carry_any_text_and_nulls_exactly(store: SqlStore) -> None:
