@@ -1777,11 +1777,16 @@ class SqlStore:
             self._temporary_dir = None
 
 
+#: The PostgreSQL driver of a URL that names none (``postgresql://…``).
+POSTGRES_DRIVER: Final = "postgresql+psycopg2"
+
+
 def open_store(url: str) -> SqlStore:
     """Open (creating or migrating) the store at ``url``.
 
     ``sqlite:///data/soc.db`` (relative path) or ``sqlite:////abs/path.db``, or
-    ``postgresql+psycopg2://user@host/db``. ``sqlite://`` (in memory) is a
+    ``postgresql://user@host/db`` (psycopg2 unless the URL names another driver,
+    as in ``postgresql+psycopg2://``). ``sqlite://`` (in memory) is a
     temporary file deleted by :meth:`SqlStore.close`: an in-memory SQLite
     database is private to one connection, and the store is read from other
     threads.
@@ -1798,6 +1803,10 @@ def open_store(url: str) -> SqlStore:
         # Not parsed, so its parts are unknown: whatever precedes an "@" may be a password.
         shown = f"{MASK}@{url.rpartition('@')[2]}" if "@" in url else redact_url(url)
         raise StoreError(f"not a database URL: {shown!r}", where="store.url") from None
+    if parsed.drivername in ("postgresql", "postgres"):
+        # No driver named: psycopg2, the one installed (SQLAlchemy 2.1's default for
+        # a bare "postgresql://" is psycopg 3, which is not a dependency).
+        parsed = parsed.set(drivername=POSTGRES_DRIVER)
     shown = _shown_url(parsed)
     temporary_dir: Path | None = None
     if parsed.get_backend_name() == "sqlite":

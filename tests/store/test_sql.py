@@ -94,3 +94,18 @@ def test_bad_url_is_a_clear_error() -> None:
         open_store("not a url")
     with pytest.raises(StoreError, match=r"store\.url"):
         open_store("nosuchdb://x")
+
+
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres"])
+def test_a_postgresql_url_without_a_driver_uses_psycopg2(postgres_url: str, scheme: str) -> None:
+    # SQLAlchemy's own default for a bare "postgresql://" is psycopg 3, not installed.
+    plain = sa.make_url(postgres_url).set(drivername=scheme).render_as_string(False)
+    assert plain.startswith(f"{scheme}://")
+    store = open_store(plain)
+    try:
+        assert store.engine.dialect.driver == "psycopg2"
+        with store.transaction() as tx:
+            tx.save_checkpoint("s", {"offset": 1})
+        assert store.load_checkpoint("s") == {"offset": 1}
+    finally:
+        store.close()
