@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from functools import cached_property
+from operator import attrgetter
 from typing import overload
 
 import numpy as np
@@ -46,7 +47,7 @@ class EventColumns(Sequence[Event]):
     @cached_property
     def timestamps(self) -> np.ndarray:
         """``Event.timestamp``, NaN where the line had none."""
-        return np.array([e.timestamp for e in self.events], dtype=float)
+        return _column(self.events, "timestamp", float)
 
     @cached_property
     def addresses(self) -> np.ndarray:
@@ -60,7 +61,7 @@ class EventColumns(Sequence[Event]):
     @cached_property
     def counts(self) -> np.ndarray:
         """``Event.count``: the attempts a line stands for (``message repeated``)."""
-        return np.array([e.count for e in self.events], dtype=np.int64)
+        return _column(self.events, "count", np.int64)
 
     @cached_property
     def failures(self) -> np.ndarray:
@@ -70,27 +71,32 @@ class EventColumns(Sequence[Event]):
     @cached_property
     def kinds(self) -> np.ndarray:
         """``Event.kind``."""
-        return np.array([e.kind for e in self.events], dtype=object)
+        return _column(self.events, "kind", object)
 
     @cached_property
     def users(self) -> np.ndarray:
         """``Event.user`` (None where the line named none)."""
-        return np.array([e.user for e in self.events], dtype=object)
+        return _column(self.events, "user", object)
 
     @cached_property
     def ports(self) -> np.ndarray:
         """``Event.destination_port`` (None where the line named none)."""
-        return np.array([e.destination_port for e in self.events], dtype=object)
+        return _column(self.events, "destination_port", object)
 
     @cached_property
     def paths(self) -> np.ndarray:
         """``Event.url_path`` (None where the line named none)."""
-        return np.array([e.url_path for e in self.events], dtype=object)
+        return _column(self.events, "url_path", object)
 
     @cached_property
     def statuses(self) -> np.ndarray:
         """``Event.http_status``, 0 where the line had none."""
         return np.array([e.http_status or 0 for e in self.events], dtype=np.int64)
+
+
+def _column(events: Sequence[Event], name: str, dtype: type) -> np.ndarray:
+    """Attribute ``name`` of every event, as an array of ``dtype``."""
+    return np.array(list(map(attrgetter(name), events)), dtype=dtype)
 
 
 def columns_of(events: Sequence[Event]) -> EventColumns:
