@@ -25,7 +25,8 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from itertools import islice
+from itertools import groupby, islice
+from operator import attrgetter
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
@@ -44,7 +45,7 @@ from soc.events import Event, Incident, Line, WindowStats
 from soc.export import enqueue_alert
 from soc.findings import Findings
 from soc.parse import FormatParser, make_parser, parser_class
-from soc.parse.base import Parser, ParseStats, Skip
+from soc.parse.base import Parser, ParseStats, Skip, parse_lines
 from soc.respond import Protected, Responder
 from soc.window import WindowConfig, Windower, WindowerStats
 
@@ -62,6 +63,7 @@ STATE_SHARE = 0.1
 _T = TypeVar("_T")
 
 _log = logging.getLogger(__name__)
+_STREAM: Final = attrgetter("stream")
 
 
 @dataclass(slots=True)
@@ -384,20 +386,20 @@ class Engine:
     # --- one batch --------------------------------------------------------------
     def _process(self, spec: SourceSpec, source: Source, batch: list[Line]) -> None:
         stats = ParseStats()
-        stream_key = (spec.name, batch[0].stream)
-        parser = self._parser_for(spec, stream_key, batch, 0)
         # Events per stream, in order: each file of a replay keeps its own event time.
         segments: list[tuple[str, list[Event]]] = []
-        for index, line in enumerate(batch):
-            if line.stream != stream_key[1]:
-                stream_key = (spec.name, line.stream)
-                parser = self._parser_for(spec, stream_key, batch, index)
-            result = parser.parse(line.text, line.line_no)
-            stats.count(result)
-            if isinstance(result, Event):
-                if not segments or segments[-1][0] != line.stream:
-                    segments.append((line.stream, []))
-                segments[-1][1].append(result)
+        index = 0
+        for stream, same in groupby(batch, _STREAM):
+            run = list(same)
+            parser = self._parser_for(spec, (spec.name, stream), batch, index)
+            index += len(run)
+            found = parse_lines(parser.parse, run, stats)
+            if not found:
+                continue
+            if segments and segments[-1][0] == stream:
+                segments[-1][1].extend(found)  # a run without events came in between
+            else:
+                segments.append((stream, found))
         self.report.parse.merge(stats)
         self.report.batches += 1
         windows: list[WindowStats] = []

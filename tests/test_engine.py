@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,6 +18,7 @@ from soc.cli import main
 from soc.clock import SystemClock
 from soc.config import load_settings
 from soc.engine import Engine
+from soc.events import Line
 from soc.store import open_store
 
 SSHD_LINES = [
@@ -191,3 +193,40 @@ def test_soc_run_without_sources_says_what_to_do(
     monkeypatch.chdir(tmp_path)
     assert main(["run"]) == 2
     assert "no sources configured" in capsys.readouterr().err
+
+
+def test_a_batch_of_interleaved_streams_keeps_each_streams_events_in_order(
+    tmp_path: Path,
+) -> None:
+    # Two files' lines interleaved in one batch: each stream has its own parser, and
+    # its events reach the windows and the detector in order, the lines of one stream
+    # between which the other gave no event as one run.
+    log = tmp_path / "auth.log"
+    log.write_text("", encoding="utf-8")
+    settings = load_settings(_config(tmp_path, log), environ={})
+    engine = Engine(settings, open_store("sqlite://"), SystemClock())
+    spec, source = engine.sources[0]
+    a, b = str(tmp_path / "a.log"), str(tmp_path / "b.log")
+    texts = [
+        (a, SSHD_LINES[0]),
+        (b, SSHD_LINES[3]),  # no event
+        (a, SSHD_LINES[1]),
+        (b, SSHD_LINES[2]),
+        (a, SSHD_LINES[0].replace("10:00:01", "10:00:09")),
+        (b, SSHD_LINES[4]),  # unparsed
+    ]
+    batch = [Line(text, "auth", stream, n) for n, (stream, text) in enumerate(texts, 1)]
+    seen: list[tuple[str, list[int]]] = []
+    add = engine.windower.add
+
+    def spy(events: Any, name: str = "") -> Any:
+        seen.append((name, [int(e.line) for e in events]))
+        return add(events, name)
+
+    engine.windower.add = spy  # type: ignore[method-assign,assignment]
+    engine._process(spec, source, batch)
+    assert seen == [(f"auth:{a}", [1, 3]), (f"auth:{b}", [4]), (f"auth:{a}", [5])]
+    assert set(engine._parsers) == {("auth", a), ("auth", b)}
+    parse = engine.report.parse
+    assert (parse.lines, parse.events, parse.unparsed_total) == (6, 4, 1)
+    engine.close()

@@ -226,13 +226,8 @@ def parse_file_stats(
                 add(result.kind if isinstance(result, Event) else result)
             outcomes.update(keys)
             keys.clear()
-    stats = ParseStats(lines=line_no)
-    for key, n in outcomes.items():
-        if isinstance(key, Skip):
-            (stats.ignored if key.recognized else stats.unparsed)[key.reason] += n
-        else:
-            stats.events += n
-            stats.by_kind[key] += n
+    stats = ParseStats()
+    stats.add_outcomes(outcomes)
     return stats
 
 

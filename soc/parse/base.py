@@ -6,11 +6,12 @@ import abc
 import functools
 import re
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any, Final, NamedTuple, Protocol
 
-from soc.events import Event
+from soc.events import Event, Line
 
 
 class Skip:
@@ -150,16 +151,15 @@ class ParseStats:
     ignored: Counter[str] = field(default_factory=Counter)
     unparsed: Counter[str] = field(default_factory=Counter)
 
-    def count(self, result: Event | Skip) -> None:
-        """Account for one parsed line."""
-        self.lines += 1
-        if isinstance(result, Event):
-            self.events += 1
-            self.by_kind[result.kind] += 1
-        elif result.recognized:
-            self.ignored[result.reason] += 1
-        else:
-            self.unparsed[result.reason] += 1
+    def add_outcomes(self, outcomes: Mapping[str | Skip, int]) -> None:
+        """Account for lines by outcome: an event's kind, or the ``Skip`` a line gave."""
+        for key, n in outcomes.items():
+            self.lines += n
+            if isinstance(key, Skip):
+                (self.ignored if key.recognized else self.unparsed)[key.reason] += n
+            else:
+                self.events += n
+                self.by_kind[key] += n
 
     @property
     def unparsed_total(self) -> int:
@@ -181,3 +181,29 @@ class ParseStats:
             "unparsed": self.unparsed_total,
             "unparsed_by_reason": dict(sorted(self.unparsed.items())),
         }
+
+
+_KIND: Final = attrgetter("kind")
+
+
+def parse_lines(
+    parse: Callable[[str, int | None], Event | Skip], lines: Iterable[Line], stats: ParseStats
+) -> list[Event]:
+    """The events of ``lines`` in order, each line counted in ``stats``.
+
+    The batch loop of one parser: the outcomes are summed once per call (in C, by
+    ``Counter``), not once per line.
+    """
+    events: list[Event] = []
+    skipped: list[Skip] = []
+    event, skip = events.append, skipped.append
+    for line in lines:
+        result = parse(line.text, line.line_no)
+        if isinstance(result, Skip):
+            skip(result)
+        else:
+            event(result)
+    outcomes: Counter[str | Skip] = Counter(skipped)
+    outcomes.update(map(_KIND, events))
+    stats.add_outcomes(outcomes)
+    return events

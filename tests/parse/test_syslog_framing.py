@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from soc.errors import ParseError
-from soc.events import AUTH_FAILURE, FIREWALL_DROP, INVALID_USER, PREAUTH, Event
+from soc.events import AUTH_FAILURE, FIREWALL_DROP, INVALID_USER, PREAUTH, Event, Line
 from soc.parse import (
     FORMATS,
     detect_format,
@@ -21,7 +21,16 @@ from soc.parse import (
     parse_file_stats,
     parser_class,
 )
-from soc.parse.base import BAD_TIMESTAMP, BLANK, NO_MATCH, Header, ParseConfig, Skip
+from soc.parse.base import (
+    BAD_TIMESTAMP,
+    BLANK,
+    NO_MATCH,
+    Header,
+    ParseConfig,
+    ParseStats,
+    Skip,
+    parse_lines,
+)
 from soc.parse.syslog import (
     OTHER_PROGRAM,
     ProgramRouter,
@@ -192,6 +201,35 @@ def test_parse_file_stats_counts_everything(tmp_path: Path) -> None:
         r.kind if isinstance(r, Event) else r.reason for _, r in iter_parse_file(path, UTC_SYSLOG)
     ]
     assert kinds.count("auth_failure") == 1 and len(kinds) == 8
+
+
+SAMPLES = Path(__file__).resolve().parents[2] / "data" / "samples"
+
+
+@pytest.mark.parametrize(
+    "path", sorted(p for p in SAMPLES.iterdir() if p.suffix in (".log", ".json", ".ndjson"))
+)
+def test_parse_lines_is_the_per_line_parse_counted(path: Path) -> None:
+    # The batch loop gives each sample's events in order, and counts every line as
+    # a line-by-line reading does (here, the per-line accounting it replaced).
+    texts = path.read_text(encoding="utf-8").splitlines()
+    lines = [Line(text, "s", str(path), n) for n, text in enumerate(texts, 1)]
+    one = make_parser(ParseConfig(timezone="UTC"), reference_time=REFERENCE, sample=texts[:50])
+    results = [one.parse(text, n) for n, text in enumerate(texts, 1)]
+    expected = ParseStats(lines=len(results))
+    for r in results:
+        if isinstance(r, Event):
+            expected.events += 1
+            expected.by_kind[r.kind] += 1
+        else:
+            (expected.ignored if r.recognized else expected.unparsed)[r.reason] += 1
+    batch = make_parser(ParseConfig(timezone="UTC"), reference_time=REFERENCE, sample=texts[:50])
+    stats = ParseStats()
+    halves = (lines[: len(lines) // 2], lines[len(lines) // 2 :])
+    events = [e for half in halves for e in parse_lines(batch.parse, half, stats)]
+    assert events == [r for r in results if isinstance(r, Event)]
+    assert stats == expected
+    assert stats.lines == len(texts) and stats.events >= 1
 
 
 def test_missing_file_is_a_parse_error(tmp_path: Path) -> None:
