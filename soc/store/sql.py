@@ -49,7 +49,7 @@ from soc.redact import MASK, process_secrets, redact, redact_url
 from soc.store.files import make_store_private
 
 #: Bumped whenever the schema changes; ``open_store`` migrates older stores.
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 #: Evidence lines kept per incident when the caller does not say.
 DEFAULT_EVIDENCE_LIMIT = 20
@@ -186,15 +186,19 @@ window_aggregates = sa.Table(
 #: ``window_aggregates.by_kind`` as rows, so charts can GROUP BY kind in SQL. Keyed like
 #: their window (key hash and span), not by its id, so that windows and their kinds are
 #: written in bulk without reading ids back (version 6; before, ``window_kinds`` was
-#: keyed by window id).
+#: keyed by window id). The key leads with the window's start (version 7): new rows are
+#: appended near the end of its index instead of scattered by hash, and the retention
+#: delete by start needs no second index; SQLite stores the rows in the key's order
+#: (no rowid table beside it).
 window_kinds = sa.Table(
     "window_kind_counts",
     metadata,
+    sa.Column("window_start", sa.Float, primary_key=True),
     sa.Column("key_hash", sa.String(64), primary_key=True),
-    sa.Column("window_start", sa.Float, primary_key=True, index=True),
     sa.Column("window_end", sa.Float, primary_key=True),
     sa.Column("kind", sa.String, primary_key=True),
     sa.Column("count", sa.BigInteger, nullable=False),
+    sqlite_with_rowid=False,
 )
 #: The window a ``window_kinds`` row belongs to (the join of the charts' queries).
 same_window = sa.and_(
@@ -1895,8 +1899,27 @@ def _to_v6(conn: Connection) -> None:
         conn.execute(sa.text("DROP TABLE window_kinds"))
 
 
+def _to_v7(conn: Connection) -> None:
+    # Kinds keyed start first, without a rowid table on SQLite: the table is rebuilt.
+    conn.execute(sa.text("DROP TABLE IF EXISTS window_kind_counts_v6"))
+    conn.execute(sa.text("ALTER TABLE window_kind_counts RENAME TO window_kind_counts_v6"))
+    if conn.dialect.name == "postgresql":
+        # Renaming keeps the key's name, which the rebuilt table's key takes.
+        conn.execute(
+            sa.text("ALTER TABLE window_kind_counts_v6 DROP CONSTRAINT window_kind_counts_pkey")
+        )
+    metadata.create_all(conn, tables=[window_kinds])
+    conn.execute(
+        sa.text(
+            "INSERT INTO window_kind_counts (window_start, key_hash, window_end, kind, count)"
+            " SELECT window_start, key_hash, window_end, kind, count FROM window_kind_counts_v6"
+        )
+    )
+    conn.execute(sa.text("DROP TABLE window_kind_counts_v6"))
+
+
 #: (version reached, step) in order; each step must be safe to run again.
-_MIGRATIONS = ((2, _to_v2), (3, _to_v3), (4, _to_v4), (5, _to_v5), (6, _to_v6))
+_MIGRATIONS = ((2, _to_v2), (3, _to_v3), (4, _to_v4), (5, _to_v5), (6, _to_v6), (7, _to_v7))
 
 # An arbitrary constant: the advisory lock that serialises migrations on PostgreSQL.
 _PG_MIGRATION_LOCK = 0x50C5_0001

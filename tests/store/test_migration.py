@@ -42,11 +42,11 @@ def _create_v1_store(url: str) -> None:
 
 
 def test_version_1_store_is_migrated_in_place(store_url: str) -> None:
-    assert SCHEMA_VERSION == 6
+    assert SCHEMA_VERSION == 7
     _create_v1_store(store_url)
     store = open_store(store_url)
     try:
-        assert store.schema_version() == 6
+        assert store.schema_version() == 7
         assert store.load_checkpoint("auth") == {"files": [{"inode": 7, "offset": 120}]}
         assert store.counters() == {"lines": 42}
         with store.transaction(now=1.0) as tx:
@@ -64,7 +64,7 @@ def test_version_1_store_is_migrated_in_place(store_url: str) -> None:
         assert "window_kinds" not in tables
         assert {"response_audit", "blocks"} <= tables
         assert {"api_tokens", "api_requests", "intake_alerts", "policy_feedback"} <= tables
-        assert versions == [6]
+        assert versions == [7]
         store.set_tuning("threshold", 7, now=2.0)
         assert store.tuning() == {"threshold": 7}
     finally:
@@ -72,7 +72,7 @@ def test_version_1_store_is_migrated_in_place(store_url: str) -> None:
     # opening again is a no-op
     store = open_store(store_url)
     try:
-        assert store.schema_version() == 6
+        assert store.schema_version() == 7
         assert store.count_incidents() == 1
         assert store.tuning() == {"threshold": 7}
         store.set_tuning("threshold", None, now=3.0)
@@ -137,11 +137,89 @@ def test_version_5_window_kinds_move_to_rows_keyed_by_window(store_url: str) -> 
         engine.dispose()
     store = open_store(store_url)
     try:
-        assert store.schema_version() == 6
+        assert store.schema_version() == 7
         assert store.aggregates(0.0, 60.0, 60) == before
         with store.engine.connect() as conn:
             assert not sa.inspect(conn).has_table("window_kinds")
         # Windows written after the upgrade merge with those from before.
+        with store.transaction(now=2.0) as tx:
+            tx.save_windows(
+                [make_window("203.0.113.9", 0.0, events=4, by_kind={"auth_failure": 4})]
+            )
+        after = store.aggregates(0.0, 60.0, 60)
+        assert after[0].by_kind == {"auth_failure": 7, "preauth": 2}
+    finally:
+        store.close()
+
+
+def _kinds_key(conn: sa.Connection) -> list[str]:
+    return list(sa.inspect(conn).get_pk_constraint("window_kind_counts")["constrained_columns"])
+
+
+def test_version_6_window_kinds_are_rebuilt_keyed_by_start_first(store_url: str) -> None:
+    # Version 6 keyed a window's kind rows by key hash first, with an index on the
+    # start and (SQLite) a rowid table; version 7 keys them by start first. The rows
+    # stored before the upgrade keep counting and merging.
+    store = open_store(store_url)
+    try:
+        with store.transaction(now=1.0) as tx:
+            tx.save_windows(
+                [
+                    make_window("203.0.113.9", 0.0, events=3, by_kind={"auth_failure": 3}),
+                    make_window("203.0.113.10", 15.0, events=2, by_kind={"preauth": 2}),
+                ]
+            )
+        before = store.aggregates(0.0, 60.0, 60)
+    finally:
+        store.close()
+    engine = sa.create_engine(store_url)
+    try:
+        with engine.begin() as conn:
+            assert _kinds_key(conn) == ["window_start", "key_hash", "window_end", "kind"]
+            # Back to version 6's table.
+            conn.execute(sa.text("ALTER TABLE window_kind_counts RENAME TO kinds_now"))
+            if conn.dialect.name == "postgresql":
+                conn.execute(
+                    sa.text("ALTER TABLE kinds_now DROP CONSTRAINT window_kind_counts_pkey")
+                )
+            conn.execute(
+                sa.text(
+                    "CREATE TABLE window_kind_counts (key_hash VARCHAR(64) NOT NULL,"
+                    " window_start FLOAT NOT NULL, window_end FLOAT NOT NULL,"
+                    " kind VARCHAR NOT NULL, count BIGINT NOT NULL,"
+                    " PRIMARY KEY (key_hash, window_start, window_end, kind))"
+                )
+            )
+            conn.execute(
+                sa.text(
+                    "CREATE INDEX ix_window_kind_counts_window_start"
+                    " ON window_kind_counts (window_start)"
+                )
+            )
+            conn.execute(
+                sa.text(
+                    "INSERT INTO window_kind_counts SELECT key_hash, window_start,"
+                    " window_end, kind, count FROM kinds_now"
+                )
+            )
+            conn.execute(sa.text("DROP TABLE kinds_now"))
+            conn.execute(sa.text("UPDATE schema_version SET version = 6"))
+            assert _kinds_key(conn) == ["key_hash", "window_start", "window_end", "kind"]
+    finally:
+        engine.dispose()
+    store = open_store(store_url)
+    try:
+        assert store.schema_version() == 7
+        assert store.aggregates(0.0, 60.0, 60) == before
+        with store.engine.connect() as conn:
+            assert _kinds_key(conn) == ["window_start", "key_hash", "window_end", "kind"]
+            assert sa.inspect(conn).get_indexes("window_kind_counts") == []
+            assert not sa.inspect(conn).has_table("window_kind_counts_v6")
+            if conn.dialect.name == "sqlite":
+                sql = conn.execute(
+                    sa.text("SELECT sql FROM sqlite_master WHERE name = 'window_kind_counts'")
+                ).scalar_one()
+                assert "WITHOUT ROWID" in sql
         with store.transaction(now=2.0) as tx:
             tx.save_windows(
                 [make_window("203.0.113.9", 0.0, events=4, by_kind={"auth_failure": 4})]
