@@ -46,7 +46,7 @@ _S: Final = re.DOTALL
 
 # "[pam_mod(service:type): ]authentication failure; <fields>" in its historic spellings.
 _FAILURE_RE: Final = re.compile(
-    r"(?:\(?(?P<module>pam_[\w-]+)(?:\((?P<context>[^()\s]*)\))?\)?:? +)?"
+    r"(?:\(?(?P<module>pam_[\w-]++)(?:\((?P<context>[^()\s]*+)\))?\)?:? +)?"
     r"authentication failure; *(?P<fields>.*)\Z",
     _S,
 )
@@ -85,7 +85,7 @@ class PamMessages:
         self._addresses = addresses if addresses is not None else AddressMemo()
         self.pattern: str | None = None
         self._rows: list[tuple[Callable[[str], re.Match[str] | None], Builder]] = [
-            (regex.match, getattr(self, build)) for _, regex, build in ROWS
+            (regex.match, getattr(self, build)) for _, regex, build, _ in ROWS
         ]
 
     def parse(self, message: str, h: Header) -> Event | Skip:
@@ -98,7 +98,7 @@ class PamMessages:
 
     def lanes(self) -> list[tuple[str, re.Pattern[str], Builder]]:
         """The rows as the framing reads them (see ``SshdMessages.lanes``)."""
-        return [(start, regex, getattr(self, build)) for start, regex, build in ROWS]
+        return [(start, regex, getattr(self, build)) for start, regex, build, _ in ROWS]
 
     def _check_pass(self, m: re.Match[str], h: Header) -> Skip:
         self.pattern = "pam.check_pass"

@@ -158,10 +158,19 @@ _FAILED_ANY_RE: Final = re.compile(
     r" from (?P<address>\S+)(?: port (?P<port>\d+))?(?: ssh\d*)?(?::\s.*)?\Z",
     _S,
 )
+# The shortcut of the two above for the brute force's line: a name without spaces and
+# sshd's plain tail, so the first " from " is the only one (no backtracking).
+_FAILED_PLAIN_RE: Final = re.compile(
+    r"Failed (?P<method>\S+) for (?P<invalid>invalid user )?(?P<user>\S*) from (?P<address>\S+)"
+    r" port (?P<port>\d+) ssh2\Z"
+)
 _INVALID_USER_RE: Final = re.compile(
     r"(?:[Ii]nvalid|[Ii]llegal) user (?P<user>.*) from (?P<address>\S+)(?: port (?P<port>\d+))?"
     r"(?: ssh\d)?(?: \[preauth\])?\s*\Z",
     _S,
+)
+_INVALID_PLAIN_RE: Final = re.compile(
+    r"(?:[Ii]nvalid|[Ii]llegal) user (?P<user>\S*) from (?P<address>\S+) port (?P<port>\d+)\Z"
 )
 _NOT_ALLOWED_RE: Final = re.compile(
     r"User (.*) from (\S+) not allowed because (.+?)(?: \[preauth\])?\s*\Z", _S
@@ -206,6 +215,12 @@ _CLOSED_RE: Final = re.compile(
     r"(?: (?P<kind>invalid|authenticating) user (?P<user>.*?))? (?P<address>[^\s\[]\S*?)"
     r"(?: port (?P<port>\d+))?(?P<preauth> \[preauth\])?\s*\Z",
     _S,
+)
+# Its shortcut: a name without spaces, the port, nothing after "[preauth]".
+_CLOSED_PLAIN_RE: Final = re.compile(
+    r"(?:Connection (?:closed|reset) by|Disconnected from)"
+    r"(?: (?P<kind>invalid|authenticating) user (?P<user>\S*))? (?P<address>[^\s\[]\S*)"
+    r" port (?P<port>\d+)(?P<preauth> \[preauth\])?\Z"
 )
 _CONNECTION_FROM_RE: Final = re.compile(
     r"Connection from (?P<address>\S+)(?: port (?P<port>\d+))?(?: |\Z)"
@@ -306,15 +321,27 @@ Handler = Callable[[str, Header], Event | Skip]
 #: which knows the understood lines that are no event; a word with rows and no handler
 #: gives ``NO_MATCH``. :class:`~soc.parse.syslog.SyslogParser` reads the same rows with
 #: the framing in front (one match per line for the lines of a brute force): the same
-#: expression and builder either way.
+#: expression and builder either way. A shortcut row (``Row.shortcut``) reads the
+#: commonest shape of the full row after it for less: the brute force's lines skip the
+#: full rows' backtracking over names that may hold spaces.
 ROWS: Final[tuple[Row, ...]] = (
+    Row("Failed", _FAILED_PLAIN_RE, "_failed_any", shortcut=True),
     Row("Failed", _FAILED_VALID_RE, "_failed_valid"),
     Row("Failed", _FAILED_ANY_RE, "_failed_any"),
     Row("Accepted", _FAILED_VALID_RE, "_accepted"),
     Row("Accepted", _FAILED_ANY_RE, "_accepted"),
-    *(Row(word, _INVALID_USER_RE, "_invalid_user") for word in _INVALID_WORDS),
+    *(
+        row
+        for word in _INVALID_WORDS
+        for row in (
+            Row(word, _INVALID_PLAIN_RE, "_invalid_user", shortcut=True),
+            Row(word, _INVALID_USER_RE, "_invalid_user"),
+        )
+    ),
     Row("Connection", _CONNECTION_FROM_RE, "_connection_from"),
+    Row("Connection", _CLOSED_PLAIN_RE, "_closed", shortcut=True),
     Row("Connection", _CLOSED_RE, "_closed"),
+    Row("Disconnected", _CLOSED_PLAIN_RE, "_closed", shortcut=True),
     Row("Disconnected", _CLOSED_RE, "_closed"),
     Row("Received", _RECEIVED_DISCONNECT_RE, "_received"),
     Row("maximum", _MAX_ATTEMPTS_RE, "_max_attempts"),

@@ -7,8 +7,11 @@ only, so formats added later are covered without touching this file.
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from typing import Any
+from unittest import mock
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -16,7 +19,7 @@ from hypothesis import strategies as st
 
 from soc.acquire.base import MAX_LINE_BYTES
 from soc.events import INVALID_USER, KINDS, Event
-from soc.parse import FORMATS, FormatParser, make_parser
+from soc.parse import FORMATS, FormatParser, make_parser, pam, sshd
 from soc.parse.base import ParseConfig, Skip
 from soc.parse.syslog import SyslogParser
 
@@ -114,6 +117,13 @@ TEMPLATES = [
     "Nov 21 23:14:28 host sshd[42]: Illegal user {user} from {addr}",
     "Nov 21 23:14:28 host sshd[42]: illegal user {user} from {addr} port {port}",
     "Nov 21 23:14:28 host sshd[42]: kex_exchange_identification: Connection closed by remote host",
+    # The full rows behind the shortcuts (a tail the shortcut does not take).
+    "Nov 21 23:14:28 host sshd[42]: Failed password for invalid user {user} from {addr} "
+    "port {port} ssh2: x",
+    "Nov 21 23:14:28 host sshd[42]: Invalid user {user} from {addr} port {port} [preauth]",
+    "Nov 21 23:14:28 host sshd[42]: Failed none for {user} from {addr} port {port} ssh2",
+    "Nov 21 23:14:28 host sshd[42]: Failed password for invalid user {user} from {addr} "
+    "port {port}",
 ]
 
 users = st.one_of(st.sampled_from(HOSTILE_USERS), st.text(max_size=60))
@@ -270,6 +280,53 @@ def test_lanes_and_the_framing_then_rows_path_agree(
     assert fast.which(text) == general.which(text)
 
 
+@contextlib.contextmanager
+def _without_shortcuts() -> Iterator[None]:
+    """Parsers made inside read with their tables' full rows only (no shortcut rows)."""
+    with (
+        mock.patch.object(sshd, "ROWS", tuple(r for r in sshd.ROWS if not r.shortcut)),
+        mock.patch.object(pam, "ROWS", tuple(r for r in pam.ROWS if not r.shortcut)),
+    ):
+        yield
+
+
+def _both_ways() -> tuple[SyslogParser, SyslogParser]:
+    with _without_shortcuts():
+        full = SyslogParser(ParseConfig(timezone="UTC"), REFERENCE)
+    return SyslogParser(ParseConfig(timezone="UTC"), REFERENCE), full
+
+
+def test_every_shortcut_row_is_taken_and_the_tables_have_some() -> None:
+    lanes = SyslogParser(ParseConfig(), REFERENCE)._lanes
+    with _without_shortcuts():
+        full = SyslogParser(ParseConfig(), REFERENCE)._lanes
+    cut = {match for rows in lanes.values() for match, _ in rows} - {
+        match for rows in full.values() for match, _ in rows
+    }
+    shortcuts = [row for row in (*sshd.ROWS, *pam.ROWS) if row.shortcut]
+    assert len(cut) == len({row.regex.pattern for row in shortcuts}) >= 2
+    plain = [t.format(user="admin", addr="203.0.113.5", port="22") for t in TEMPLATES]
+    assert all(any(match(text) for text in plain) for match in cut)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(template=st.sampled_from(TEMPLATES), user=users, addr=addresses, port=ports)
+def test_shortcut_rows_change_no_answer(template: str, user: str, addr: str, port: str) -> None:
+    # A shortcut row reads the commonest shape of a family cheaply; on any line the
+    # parser with shortcuts must say exactly what the table's full rows say, on the
+    # lanes and on the framing-then-rows path.
+    text = template.format(user=user, addr=addr, port=port)
+    for lanes in (True, False):
+        cut, full = _both_ways()
+        cut.fast_lane = full.fast_lane = lanes
+        a, b = cut.parse(text, 7), full.parse(text, 7)
+        if isinstance(a, Event):
+            assert a == b, text
+        else:
+            assert a is b, text
+        assert cut._router.last_pattern() == full._router.last_pattern(), text
+
+
 # One connection's lines, for the stream test: failures waiting for an address, the
 # lines that give or settle it, and the ones that end it.
 CONNECTION_MESSAGES = [
@@ -335,6 +392,22 @@ def test_lanes_and_the_framing_then_rows_path_agree_along_a_stream(
             assert a == b, text
         else:
             assert a is b, text
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines=streams)
+def test_shortcut_rows_change_no_answer_along_a_stream(
+    lines: list[tuple[str, str, str, str, str, str]],
+) -> None:
+    # The per-connection memory a shortcut row's builder keeps is the full row's.
+    cut, full = _both_ways()
+    for number, text in enumerate(_stream_lines(lines), 1):
+        a, b = cut.parse(text, number), full.parse(text, number)
+        if isinstance(a, Event):
+            assert a == b, text
+        else:
+            assert a is b, text
+    assert cut.state() == full.state()
 
 
 @settings(max_examples=200, deadline=None)
