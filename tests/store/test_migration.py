@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from soc.store import SCHEMA_VERSION, open_store
+from soc.store import SCHEMA_VERSION, Bucket, SqlStore, open_store
 from tests.store.builders import make_incident, make_window
 
 
@@ -96,9 +96,8 @@ def test_a_first_open_that_died_before_its_version_is_completed(store_url: str) 
         store.close()
 
 
-def test_version_5_window_kinds_move_to_rows_keyed_by_window(store_url: str) -> None:
-    # Version 5 kept a window's kinds keyed by the window's id; version 6 by its key
-    # hash and span. The kinds of windows stored before the upgrade keep counting.
+def _two_windows_stored(store_url: str) -> list[Bucket]:
+    """Two windows with their kinds written to a new store; its aggregates."""
     store = open_store(store_url)
     try:
         with store.transaction(now=1.0) as tx:
@@ -108,9 +107,23 @@ def test_version_5_window_kinds_move_to_rows_keyed_by_window(store_url: str) -> 
                     make_window("203.0.113.10", 15.0, events=2, by_kind={"preauth": 2}),
                 ]
             )
-        before = store.aggregates(0.0, 60.0, 60)
+        return store.aggregates(0.0, 60.0, 60)
     finally:
         store.close()
+
+
+def _assert_a_new_row_merges_with_the_old(store: SqlStore) -> None:
+    """Windows written after an upgrade merge with those from before it."""
+    with store.transaction(now=2.0) as tx:
+        tx.save_windows([make_window("203.0.113.9", 0.0, events=4, by_kind={"auth_failure": 4})])
+    after = store.aggregates(0.0, 60.0, 60)
+    assert after[0].by_kind == {"auth_failure": 7, "preauth": 2}
+
+
+def test_version_5_window_kinds_move_to_rows_keyed_by_window(store_url: str) -> None:
+    # Version 5 kept a window's kinds keyed by the window's id; version 6 by its key
+    # hash and span. The kinds of windows stored before the upgrade keep counting.
+    before = _two_windows_stored(store_url)
     assert before[0].by_kind and sum(before[0].by_kind.values()) == 5
     engine = sa.create_engine(store_url)
     try:
@@ -141,13 +154,7 @@ def test_version_5_window_kinds_move_to_rows_keyed_by_window(store_url: str) -> 
         assert store.aggregates(0.0, 60.0, 60) == before
         with store.engine.connect() as conn:
             assert not sa.inspect(conn).has_table("window_kinds")
-        # Windows written after the upgrade merge with those from before.
-        with store.transaction(now=2.0) as tx:
-            tx.save_windows(
-                [make_window("203.0.113.9", 0.0, events=4, by_kind={"auth_failure": 4})]
-            )
-        after = store.aggregates(0.0, 60.0, 60)
-        assert after[0].by_kind == {"auth_failure": 7, "preauth": 2}
+        _assert_a_new_row_merges_with_the_old(store)
     finally:
         store.close()
 
@@ -160,18 +167,7 @@ def test_version_6_window_kinds_are_rebuilt_keyed_by_start_first(store_url: str)
     # Version 6 keyed a window's kind rows by key hash first, with an index on the
     # start and (SQLite) a rowid table; version 7 keys them by start first. The rows
     # stored before the upgrade keep counting and merging.
-    store = open_store(store_url)
-    try:
-        with store.transaction(now=1.0) as tx:
-            tx.save_windows(
-                [
-                    make_window("203.0.113.9", 0.0, events=3, by_kind={"auth_failure": 3}),
-                    make_window("203.0.113.10", 15.0, events=2, by_kind={"preauth": 2}),
-                ]
-            )
-        before = store.aggregates(0.0, 60.0, 60)
-    finally:
-        store.close()
+    before = _two_windows_stored(store_url)
     engine = sa.create_engine(store_url)
     try:
         with engine.begin() as conn:
@@ -220,11 +216,6 @@ def test_version_6_window_kinds_are_rebuilt_keyed_by_start_first(store_url: str)
                     sa.text("SELECT sql FROM sqlite_master WHERE name = 'window_kind_counts'")
                 ).scalar_one()
                 assert "WITHOUT ROWID" in sql
-        with store.transaction(now=2.0) as tx:
-            tx.save_windows(
-                [make_window("203.0.113.9", 0.0, events=4, by_kind={"auth_failure": 4})]
-            )
-        after = store.aggregates(0.0, 60.0, 60)
-        assert after[0].by_kind == {"auth_failure": 7, "preauth": 2}
+        _assert_a_new_row_merges_with_the_old(store)
     finally:
         store.close()
