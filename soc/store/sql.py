@@ -28,6 +28,7 @@ lines, notes) such characters become U+FFFD, on both backends alike.
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import json
@@ -909,11 +910,31 @@ def _insert_many(
         cursor.close()
 
 
+def _window_key(key_type: str, key: str) -> tuple[str, str]:
+    """A window's key as stored, and its hash."""
+    clean = _clean(key)
+    return clean, _digest(key_type, clean)
+
+
+#: Keys up to this length are remembered (an address, a user name: a key has a window
+#: every 15 s), at most 16,384 of them: a few MiB whatever names an attacker sends.
+_SHORT_KEY: Final = 64
+_short_window_key: Final = functools.lru_cache(maxsize=16_384)(_window_key)
+
+
+@functools.lru_cache(maxsize=4_096)
+def _kinds_json(counts: tuple[tuple[str, int], ...]) -> str:
+    """A window's counts by kind as JSON (a few combinations recur)."""
+    return _json_text({str(k): int(v) for k, v in counts})
+
+
 def _window_row(stats: WindowStats) -> tuple[Any, ...]:
     """``stats`` as the row ``_insert_many`` writes (``_WINDOW_COLUMNS``, JSON as text)."""
-    key = _clean(stats.key)
+    raw = stats.key
+    window_key = _short_window_key if len(raw) <= _SHORT_KEY else _window_key
+    key, key_hash = window_key(stats.key_type, raw)
     return (
-        _digest(stats.key_type, key),
+        key_hash,
         key,
         stats.key_type,
         float(stats.window_start),
@@ -927,7 +948,7 @@ def _window_row(stats: WindowStats) -> tuple[Any, ...]:
         _json_list(stats.ports),
         stats.distinct_paths,
         _json_list(stats.paths),
-        _json_text({str(k): int(v) for k, v in stats.by_kind.items()}),
+        _kinds_json(tuple(stats.by_kind.items())),
         stats.first_seen,
         stats.last_seen,
     )

@@ -295,3 +295,31 @@ def test_bulk_writes_carry_any_text_and_nulls_exactly(store: SqlStore) -> None:
     assert [r["first_seen"] for r in stored] == [w.first_seen for w in windows]
     assert [r["last_seen"] for r in stored] == [w.last_seen for w in windows]
     assert store.evidence(incident_id) == HOSTILE
+
+
+def test_window_keys_are_stored_alike_whether_remembered_or_not(store: SqlStore) -> None:
+    # Short keys' cleaned form and hash are remembered, long ones are not: written
+    # twice, each key keeps one hash, its own for each key type, and its cleaned text.
+    long = "u" * 100 + "\x00"
+    for step in range(2):
+        with store.transaction() as tx:
+            tx.save_windows(
+                [
+                    make_window(key, T0 + 15 * step, key_type=key_type, by_kind={AUTH_FAILURE: 1})
+                    for key_type in ("ip", "user")
+                    for key in ("x\x00y", long)
+                ]
+            )
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(
+                window_aggregates.c.key_type, window_aggregates.c.key, window_aggregates.c.key_hash
+            )
+        ).all()
+    assert len(rows) == 8
+    hashes = {(t, k): {h for t2, k2, h in rows if (t2, k2) == (t, k)} for t, k, _ in rows}
+    assert set(hashes) == {
+        (t, k) for t in ("ip", "user") for k in ("x\ufffdy", "u" * 100 + "\ufffd")
+    }
+    assert all(len(h) == 1 for h in hashes.values())
+    assert len({h for hs in hashes.values() for h in hs}) == 4
