@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import sqlalchemy as sa
 
 from soc.store import SCHEMA_VERSION, Bucket, SqlStore, open_store
@@ -120,6 +123,24 @@ def _assert_a_new_row_merges_with_the_old(store: SqlStore) -> None:
     assert after[0].by_kind == {"auth_failure": 7, "preauth": 2}
 
 
+@contextmanager
+def _upgraded(store_url: str, before: list[Bucket]) -> Iterator[sa.Connection]:
+    """The store opened (and so upgraded): at version 7, its aggregates as ``before``.
+
+    Yields a connection for the caller's checks of the schema; afterwards a window
+    written to the upgraded store must merge with the one from before.
+    """
+    store = open_store(store_url)
+    try:
+        assert store.schema_version() == 7
+        assert store.aggregates(0.0, 60.0, 60) == before
+        with store.engine.connect() as conn:
+            yield conn
+        _assert_a_new_row_merges_with_the_old(store)
+    finally:
+        store.close()
+
+
 def test_version_5_window_kinds_move_to_rows_keyed_by_window(store_url: str) -> None:
     # Version 5 kept a window's kinds keyed by the window's id; version 6 by its key
     # hash and span. The kinds of windows stored before the upgrade keep counting.
@@ -148,15 +169,8 @@ def test_version_5_window_kinds_move_to_rows_keyed_by_window(store_url: str) -> 
             conn.execute(sa.text("UPDATE schema_version SET version = 5"))
     finally:
         engine.dispose()
-    store = open_store(store_url)
-    try:
-        assert store.schema_version() == 7
-        assert store.aggregates(0.0, 60.0, 60) == before
-        with store.engine.connect() as conn:
-            assert not sa.inspect(conn).has_table("window_kinds")
-        _assert_a_new_row_merges_with_the_old(store)
-    finally:
-        store.close()
+    with _upgraded(store_url, before) as conn:
+        assert not sa.inspect(conn).has_table("window_kinds")
 
 
 def _kinds_key(conn: sa.Connection) -> list[str]:
@@ -203,19 +217,12 @@ def test_version_6_window_kinds_are_rebuilt_keyed_by_start_first(store_url: str)
             assert _kinds_key(conn) == ["key_hash", "window_start", "window_end", "kind"]
     finally:
         engine.dispose()
-    store = open_store(store_url)
-    try:
-        assert store.schema_version() == 7
-        assert store.aggregates(0.0, 60.0, 60) == before
-        with store.engine.connect() as conn:
-            assert _kinds_key(conn) == ["window_start", "key_hash", "window_end", "kind"]
-            assert sa.inspect(conn).get_indexes("window_kind_counts") == []
-            assert not sa.inspect(conn).has_table("window_kind_counts_v6")
-            if conn.dialect.name == "sqlite":
-                sql = conn.execute(
-                    sa.text("SELECT sql FROM sqlite_master WHERE name = 'window_kind_counts'")
-                ).scalar_one()
-                assert "WITHOUT ROWID" in sql
-        _assert_a_new_row_merges_with_the_old(store)
-    finally:
-        store.close()
+    with _upgraded(store_url, before) as conn:
+        assert _kinds_key(conn) == ["window_start", "key_hash", "window_end", "kind"]
+        assert sa.inspect(conn).get_indexes("window_kind_counts") == []
+        assert not sa.inspect(conn).has_table("window_kind_counts_v6")
+        if conn.dialect.name == "sqlite":
+            sql = conn.execute(
+                sa.text("SELECT sql FROM sqlite_master WHERE name = 'window_kind_counts'")
+            ).scalar_one()
+            assert "WITHOUT ROWID" in sql
