@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from playwright.sync_api import Browser, Page, Playwright, expect
+from playwright.sync_api import Browser, Locator, Page, Playwright, expect
 
 from tests.conftest import require
 
@@ -232,6 +232,35 @@ def launch_chromium(playwright: Playwright, executable: Path = CHROMIUM) -> Brow
     """
     expect.set_options(timeout=EXPECT_TIMEOUT_MS)
     return playwright.chromium.launch(executable_path=str(executable), args=CHROMIUM_ARGS)
+
+
+#: How long a click's outcome may take before the click is taken for dropped (a rerun
+#: of the page on 2 cores takes well under this).
+CLICK_OUTCOME_MS = 8_000
+
+
+def click_until(button: Locator, outcome: Locator, what: str, *, attempts: int = 3) -> None:
+    """Click ``button`` until ``outcome`` is visible; fail with ``what`` if it never is.
+
+    A click that lands while the Command Center's live fragment reruns (every 2 s) can
+    be dropped by Streamlit: the button is drawn again and the click's trigger is
+    lost, so the page never answers it (seen once in CI). The click is repeated only
+    while the button is still shown and its outcome is not, so use it for buttons a
+    second press of which does the same thing (planning, opening), and where the
+    button goes away once it worked (confirming): a click that did land is never
+    repeated.
+    """
+    for _ in range(attempts - 1):
+        button.click()
+        try:
+            expect(outcome).to_be_visible(timeout=CLICK_OUTCOME_MS)
+            return
+        except AssertionError:
+            if not button.is_visible():
+                break
+    else:
+        button.click()
+    expect(outcome, what).to_be_visible()
 
 
 #: The height of everything on the page, including what scrolls inside Streamlit's main area.

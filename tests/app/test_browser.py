@@ -23,6 +23,7 @@ from soc.store.response import ResponseLog
 from tests.app.browser import (
     REPO_ROOT,
     RunningApp,
+    click_until,
     cpu_seconds,
     full_page_screenshot,
     launch_chromium,
@@ -183,9 +184,13 @@ def test_response_playbook_in_chromium(app: RunningApp, page: Page, tmp_path: Pa
     expect(details, "the accordion did not open").to_be_visible()
 
     # Plan: the confirmation shows the exact argv, and says it is a dry run.
-    details.get_by_role("button", name="Plan block-source…").click()
     argv = details.get_by_test_id("stCode").filter(has_text=BRUTE_FORCE_BLOCK)
-    expect(argv, "the confirmation does not show the nft command").to_have_count(1)
+    click_until(
+        details.get_by_role("button", name="Plan block-source…"),
+        argv,
+        "the confirmation does not show the nft command",
+    )
+    expect(argv).to_have_count(1)
     expect(details.get_by_text("Dry run: block-source would run")).to_be_visible()
     confirm = details.get_by_role("button", name="Confirm and run")
     expect(confirm).to_be_visible()
@@ -194,8 +199,11 @@ def test_response_playbook_in_chromium(app: RunningApp, page: Page, tmp_path: Pa
     full_page_screenshot(page, ARTIFACTS / "response-plan.png")
 
     # Confirm: each step's result is shown; nothing was run.
-    confirm.click()
-    expect(details.get_by_text("block-source: dry_run (dry run, audited)")).to_be_visible()
+    click_until(
+        confirm,
+        details.get_by_text("block-source: dry_run (dry run, audited)"),
+        "confirming showed no result",
+    )
     expect(details.get_by_text(re.compile(r"result dry_run"))).to_have_count(3)
     expect(confirm).to_have_count(0)
     expect(page.get_by_test_id("stException")).to_have_count(0)
