@@ -18,7 +18,10 @@ Prints lines/s, peak RSS (each child's own, from ``wait4``) and the ratio to
 fail2ban-regex at the same size, and checks the columnar hot path's goals (the
 whole replay into SQLite at least 10x fail2ban-regex's lines/s, parsing at least
 50x, peak RSS below fail2ban-regex's, PostgreSQL within 2x of SQLite's time).
-Exit status is non-zero only on errors, never on a missed goal.
+Then one more replay into SQLite (``--profile`` lines, 1,000,000 by default) shows
+where its time goes, stage by stage, as the engine times them, against the
+per-line budget the replay goal leaves. Exit status is non-zero only on errors,
+never on a missed goal.
 
 Run: ``python bench/bench_hotpath.py`` (``--help`` for options).
 """
@@ -26,6 +29,7 @@ Run: ``python bench/bench_hotpath.py`` (``--help`` for options).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -71,8 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--profile",
         type=int,
-        default=100_000,
-        help="lines of the replay into SQLite profiled by stage (0: none)",
+        default=1_000_000,
+        help="lines of the replay into SQLite timed by stage (0: none)",
     )
     p.add_argument(
         "--memory-max",
@@ -106,37 +110,41 @@ def main(argv: list[str] | None = None) -> int:
         _print_trend(every)
     if args.profile:
         path = _sample(args.cache, args.profile, args.seed)
-        _print_profile(path, args.profile)
+        reference = next(
+            (r for r in every.get(args.profile, []) if r.name.startswith("fail2ban")), None
+        )
+        _print_profile(path, args.profile, reference)
     return 0
 
 
-#: Where a replay's time goes: (stage, file suffix, function) whose cumulative time
-#: it is. The store's writes are split into windows and incidents.
-STAGES: tuple[tuple[str, str, str], ...] = (
-    ("start-up (imports, configuration)", "soc/cli.py", "<module>"),
-    ("acquisition (the replay source)", "soc/acquire/replay.py", "read"),
-    ("parsing", "soc/parse/syslog.py", "parse"),
-    ("windowing", "soc/window/windower.py", "add"),
-    ("detection", "soc/detect/detector.py", "process"),
-    ("store: windows", "soc/store/sql.py", "save_windows"),
-    ("store: incidents", "soc/store/sql.py", "upsert_incidents"),
-    ("store: the whole commit", "soc/engine.py", "_write"),
-    ("findings (the summary's top lists)", "soc/findings.py", "add"),
+#: The engine's stages as the replay's summary times them (``stage_seconds``), labelled.
+STAGES: tuple[tuple[str, str], ...] = (
+    ("acquire", "acquisition (the replay source handing over lines)"),
+    ("parse", "parsing"),
+    ("findings", "the batch's columns and the summary's top lists"),
+    ("window", "windowing"),
+    ("detect", "detection"),
+    ("commit", "the store's commit"),
+    ("commit_windows", "of which: windows"),
+    ("commit_incidents", "of which: incidents"),
 )
+#: The stages that are parts of another (the commit's).
+PARTS = frozenset({"commit_windows", "commit_incidents"})
 
 
-def _print_profile(path: Path, lines: int) -> None:
-    """The replay into a SQLite file under cProfile: each stage's share of the time."""
-    import pstats
+def _print_profile(path: Path, lines: int, reference: Measured | None) -> None:
+    """Where a replay into a SQLite file spends its time, by stage, in wall-clock seconds.
 
+    The stages are timed by the engine itself (the summary's ``stage_seconds``), in a
+    replay run like the others, not under a profiler (which inflates many small
+    calls); what the run spent outside them is start-up, the summary and the rest.
+    ``reference``: fail2ban-regex at the same size in this run, for the per-line budget
+    of the replay goal.
+    """
     with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "replay.prof"
+        summary = Path(tmp) / "summary.json"
         command = [
             sys.executable,
-            "-m",
-            "cProfile",
-            "-o",
-            str(out),
             "-m",
             "soc",
             "replay",
@@ -149,22 +157,34 @@ def _print_profile(path: Path, lines: int) -> None:
             "2025",
             "--db",
             f"sqlite:///{tmp}/p.db",
+            "--summary-json",
+            str(summary),
         ]
-        _run("profiled replay", lines, command)
-        stats = pstats.Stats(str(out)).stats  # type: ignore[attr-defined]
-    total = max(entry[3] for entry in stats.values())
-    print(f"\nWhere a {lines:,}-line replay into SQLite spends its time (cProfile, cumulative)")
-    print("| stage | share |\n| --- | --- |")
-    for label, suffix, function in STAGES:
-        spent = max(
-            (
-                entry[3]
-                for (file, _, name), entry in stats.items()
-                if file.endswith(suffix) and name == function
-            ),
-            default=0.0,
+        run = _run("timed replay", lines, command)
+        seconds = json.loads(summary.read_text(encoding="utf-8"))["stage_seconds"]
+    total = run.seconds
+    print(
+        f"\nWhere a {lines:,}-line replay into SQLite spends its time "
+        f"({total:.2f} s wall-clock, {run.rate:,.0f} lines/s; stages timed by the engine)"
+    )
+    print("| stage | seconds | µs per line | share |\n| --- | --- | --- | --- |")
+
+    def row(label: str, spent: float) -> None:
+        print(f"| {label} | {spent:.2f} | {1e6 * spent / lines:.2f} | {100 * spent / total:.1f}% |")
+
+    for name, label in STAGES:
+        row(label, float(seconds[name]))
+    outside = total - sum(float(seconds[name]) for name, _ in STAGES if name not in PARTS)
+    row("start-up, the summary and the rest", outside)
+    row("the whole replay", total)
+    if reference is not None:
+        goal = GOALS["replay_sqlite"]
+        budget = 1e6 / (goal * reference.rate)
+        print(
+            f"\n{goal:g}x fail2ban-regex's {reference.rate:,.0f} lines/s leaves "
+            f"{budget:.2f} µs per line for the whole replay; it takes "
+            f"{1e6 * total / lines:.2f}."
         )
-        print(f"| {label} | {100 * spent / total:.1f}% |")
 
 
 def _sample(cache: Path, size: int, seed: int) -> Path:

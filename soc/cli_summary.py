@@ -134,6 +134,9 @@ def summary(engine: Any, store: Any, *, top: int, analysis: Any = None) -> dict[
         ],
         # 0: the top lists' counts are exact; else each may be low by at most this.
         "top_undercount": findings.undercount,
+        # Wall-clock seconds by pipeline stage (soc.engine.STAGES; commit_* are parts
+        # of commit): where the replay's time went, start-up and this summary aside.
+        "stage_seconds": {name: round(spent, 6) for name, spent in report.seconds.items()},
     }
 
 
@@ -183,6 +186,31 @@ def print_summary(summary: dict[str, Any], out: TextIO) -> None:
             f"  (too many distinct addresses and names to count each: the counts above"
             f" may be low by up to {summary['top_undercount']:,})\n"
         )
+    print_stage_seconds(summary["stage_seconds"], out)
+
+
+#: How the printed summary names the engine's stages (``stage_seconds``).
+STAGE_LABELS = {
+    "acquire": "acquisition",
+    "parse": "parsing",
+    "findings": "columns and top lists",
+    "window": "windowing",
+    "detect": "detection",
+    "commit": "store commit",
+}
+
+
+def print_stage_seconds(seconds: Mapping[str, float], out: TextIO) -> None:
+    """One line: the wall-clock seconds of each stage, the store's commit split."""
+    parts = [
+        f"{label} {seconds[name]:.2f}" for name, label in STAGE_LABELS.items() if name in seconds
+    ]
+    if "commit_windows" in seconds:
+        parts[-1] += (
+            f" (windows {seconds['commit_windows']:.2f},"
+            f" incidents {seconds['commit_incidents']:.2f})"
+        )
+    out.write(f"\nseconds by stage: {', '.join(parts)}\n")
 
 
 def print_incidents(rows: Sequence[dict[str, Any]], out: TextIO) -> None:

@@ -65,6 +65,11 @@ _T = TypeVar("_T")
 _log = logging.getLogger(__name__)
 _STREAM: Final = attrgetter("stream")
 
+#: The pipeline's stages as ``IngestReport.seconds`` names them, in order; the
+#: commit's parts (windows, incidents) are included in ``commit``.
+STAGES: Final = ("acquire", "parse", "findings", "window", "detect", "commit")
+COMMIT_PARTS: Final = ("commit_windows", "commit_incidents")
+
 
 @dataclass(slots=True)
 class IngestReport:
@@ -86,6 +91,15 @@ class IngestReport:
     #: "none saved", or why it was discarded), and its size as last committed.
     state: str = ""
     state_bytes: int = 0
+    #: Wall-clock seconds spent in each stage (:data:`STAGES`, :data:`COMMIT_PARTS`):
+    #: where a run's time goes, measured by the engine itself. ``acquire`` is the
+    #: time the sources took to hand over their lines; ``findings`` the batch's
+    #: columns and the summary's top lists; a column first read by the windower
+    #: counts in ``window``; ``commit`` includes a durable engine's state and the
+    #: retries of a store outage.
+    seconds: dict[str, float] = field(
+        default_factory=lambda: dict.fromkeys((*STAGES, *COMMIT_PARTS), 0.0)
+    )
 
 
 @dataclass(slots=True)
@@ -171,6 +185,8 @@ class Engine:
         self._lock = threading.Lock()  # set_threshold may come from another thread
         self.durable = durable
         self._pending = _Pending()
+        #: Wall-clock seconds spent processing batches (``step`` times its sources by it).
+        self._busy = 0.0
         self._commit_due = 0.0
         self._commit_every = settings.engine.commit_seconds
         #: While the store is unreachable: since when (wall clock) and what it said.
@@ -274,6 +290,8 @@ class Engine:
         batch_size = self.settings.engine.batch_lines
         for spec, source in self.sources:
             batch: list[Line] = []
+            # The time not spent processing the batches is the source's.
+            started, busy = time.perf_counter(), self._busy
             for line in source.read():
                 batch.append(line)
                 if len(batch) >= batch_size:
@@ -285,6 +303,7 @@ class Engine:
             if batch:
                 self._process(spec, source, batch)
                 total += len(batch)
+            self.report.seconds["acquire"] += time.perf_counter() - started - (self._busy - busy)
         if self._pending and (total == 0 or self.clock.now() >= self._commit_due):
             self._commit_pending()  # a durable engine's batches, together
         return total
@@ -331,9 +350,7 @@ class Engine:
             self._apply_tuning()
         if self._event_time is not None:
             now = self._event_time + max(0.0, wall - self._event_wall)
-            windows = self.windower.advance(now)
-            incidents = self.detector.close_quiet(now)
-            self._stage(windows, incidents)
+            self._stage(*self._close_up_to(now))
         if self._pending and wall >= self._commit_due:
             self._commit_pending()
         if wall >= self._next_retention and self._event_time is not None:
@@ -348,10 +365,19 @@ class Engine:
         Campaigns still going are closed as ``end_of_input`` (a later run that
         sees the attacker again opens a new incident).
         """
-        windows = self.windower.flush()
-        incidents = self.detector.flush()
-        self._stage(windows, incidents)
+        self._stage(*self._close_up_to(None))
         self._commit_pending(always=True)
+
+    def _close_up_to(self, now: float | None) -> tuple[list[WindowStats], list[Incident]]:
+        """The windows and incidents event time ``now`` closes (None: every open one)."""
+        seconds = self.report.seconds
+        started = time.perf_counter()
+        windows = self.windower.flush() if now is None else self.windower.advance(now)
+        windowed = time.perf_counter()
+        incidents = self.detector.flush() if now is None else self.detector.close_quiet(now)
+        seconds["window"] += windowed - started
+        seconds["detect"] += time.perf_counter() - windowed
+        return windows, incidents
 
     def persist(self) -> None:
         """Shutdown of a durable engine: commit what is pending, with the engine's state.
@@ -385,6 +411,8 @@ class Engine:
 
     # --- one batch --------------------------------------------------------------
     def _process(self, spec: SourceSpec, source: Source, batch: list[Line]) -> None:
+        seconds = self.report.seconds
+        entered = time.perf_counter()
         stats = ParseStats()
         # Events per stream, in order: each file of a replay keeps its own event time.
         segments: list[tuple[str, list[Event]]] = []
@@ -402,18 +430,26 @@ class Engine:
                 segments.append((stream, found))
         self.report.parse.merge(stats)
         self.report.batches += 1
+        parsed = time.perf_counter()
+        seconds["parse"] += parsed - entered
         windows: list[WindowStats] = []
         incidents: dict[str, Incident] = {}
         # Each segment's columns are made once, for the findings, windows and detector.
         columns = [(stream, EventColumns(events)) for stream, events in segments]
         for _, events in columns:
             self.report.findings.add(events)
+        mark = time.perf_counter()
+        seconds["findings"] += mark - parsed
         with self._lock:
             for stream, events in columns:
                 name = f"{spec.name}:{stream}"
                 windows.extend(self.windower.add(events, name))
+                windowed = time.perf_counter()
                 for incident in self.detector.process(events, name):
                     incidents[incident.detector_key] = incident  # its latest state
+                seconds["window"] += windowed - mark
+                mark = time.perf_counter()
+                seconds["detect"] += mark - windowed
         watermark = self.detector.watermark
         if watermark is not None and watermark != self._event_time:
             self._event_time, self._event_wall = watermark, self.clock.now()
@@ -425,6 +461,7 @@ class Engine:
         )
         if not self.durable or self.clock.now() >= self._commit_due:
             self._commit_pending()
+        self._busy += time.perf_counter() - entered
 
     def _stage(
         self,
@@ -455,6 +492,7 @@ class Engine:
         pending = self._pending
         if not pending and not always:
             return
+        started = time.perf_counter()
         incidents = list(pending.incidents.values())
         if self.intel is not None and incidents:
             # Every path (a batch, a tick, the end of input) stores incidents here:
@@ -472,6 +510,7 @@ class Engine:
             self.on_incidents(ids)
         if self.export_sinks:
             report.alerts_queued += len(self.export_sinks) * len(incidents)
+        report.seconds["commit"] += time.perf_counter() - started
 
     def _retrying(self, call: Callable[..., _T], *args: Any) -> _T:
         """``call(*args)`` (a store access) through an outage: :func:`retry_store`.
@@ -509,10 +548,15 @@ class Engine:
             for name, values in pending.counters.items():
                 tx.add_counters(name, values)
             tx.add_counters(PIPELINE_COUNTERS, pipeline)
+            started = time.perf_counter()
             tx.save_windows(pending.windows)
+            stored = time.perf_counter()
             ids: list[int] = tx.upsert_incidents(
                 [(i, i.detector_key) for i in incidents], evidence_limit
             )
+            seconds = self.report.seconds
+            seconds["commit_windows"] += stored - started
+            seconds["commit_incidents"] += time.perf_counter() - stored
             if self.export_sinks:
                 for incident in incidents:
                     enqueue_alert(tx, self.export_sinks, incident, host_name=self.host_name)

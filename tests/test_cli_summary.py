@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from pathlib import Path
 
 import pytest
 
 from soc.cli import main
-from soc.cli_summary import INCIDENTS_SHOWN, ReplayIncidents, write_summary_json
+from soc.cli_summary import INCIDENTS_SHOWN, STAGE_LABELS, ReplayIncidents, write_summary_json
+from soc.engine import COMMIT_PARTS, STAGES
 from soc.events import SEVERITIES
 from soc.store import SqlStore
 from tests.store.builders import T0, make_incident
@@ -78,3 +80,27 @@ def test_a_replay_writes_its_summary_file_and_prints_the_same_count(
     assert (
         path.read_text(encoding="utf-8") == json.dumps(summary, indent=2, ensure_ascii=False) + "\n"
     )
+
+
+def test_a_replay_says_where_its_time_went(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every stage is timed, none twice: together they fit in the replay's own time."""
+    path = tmp_path / "summary.json"
+    logs = [str(SAMPLES / name) for name in ("auth.log", "nginx-access.log")]
+    common = ["--analyst", "none", "--timezone", "UTC", "--year", "2025"]
+    db = ["--db", f"sqlite:///{tmp_path / 'soc.db'}"]
+    started = time.perf_counter()
+    assert main(["replay", *logs, *common, *db, "--summary-json", str(path)]) == 0
+    elapsed = time.perf_counter() - started
+    printed = capsys.readouterr().out
+    seconds = json.loads(path.read_text(encoding="utf-8"))["stage_seconds"]
+    assert list(seconds) == [*STAGES, *COMMIT_PARTS]
+    assert all(spent > 0 for spent in seconds.values()), seconds
+    assert sum(seconds[name] for name in STAGES) <= elapsed
+    assert seconds["commit"] >= seconds["commit_windows"] + seconds["commit_incidents"]
+    assert list(STAGE_LABELS) == list(STAGES)
+    line = next(text for text in printed.splitlines() if text.startswith("seconds by stage: "))
+    for name, label in STAGE_LABELS.items():
+        assert f"{label} {seconds[name]:.2f}" in line
+    assert f"(windows {seconds['commit_windows']:.2f}, incidents" in line

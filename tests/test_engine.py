@@ -17,8 +17,9 @@ import pytest
 from soc.cli import main
 from soc.clock import SystemClock
 from soc.config import load_settings
-from soc.engine import Engine
+from soc.engine import COMMIT_PARTS, STAGES, Engine
 from soc.events import Line
+from soc.samples import write_samples
 from soc.store import open_store
 
 SSHD_LINES = [
@@ -230,3 +231,29 @@ def test_a_batch_of_interleaved_streams_keeps_each_streams_events_in_order(
     parse = engine.report.parse
     assert (parse.lines, parse.events, parse.unparsed_total) == (6, 4, 1)
     engine.close()
+
+
+def test_each_stage_is_timed_once(tmp_path: Path) -> None:
+    """The engine's stage timings add up to no more than its own time (no stage counted
+    twice: the sources' time is what processing the batches left), each stage took
+    some, and the commit's parts fit in the commit."""
+    (log,) = [
+        p for p in write_samples(tmp_path, lines=20_000, formats=["auth.log"]) if p.suffix == ".log"
+    ]
+    settings = load_settings(_config(tmp_path, log), environ={})
+    settings.engine.batch_lines = 4_096
+    store = open_store(settings.store.url)
+    engine = Engine(settings, store, SystemClock())
+    started = time.perf_counter()
+    while engine.step():
+        pass
+    engine.finish()
+    elapsed = time.perf_counter() - started
+    engine.close()
+    store.close()
+    seconds = engine.report.seconds
+    assert engine.report.parse.lines == 20_000
+    assert list(seconds) == [*STAGES, *COMMIT_PARTS]
+    assert all(spent > 0 for spent in seconds.values()), seconds
+    assert sum(seconds[name] for name in STAGES) <= elapsed
+    assert seconds["commit"] >= seconds["commit_windows"] + seconds["commit_incidents"]
