@@ -32,7 +32,7 @@ from typing import Any, Final, TypeVar
 
 from soc import engine_state
 from soc.acquire import Source, source_classes
-from soc.acquire.base import AcquireStats
+from soc.acquire.base import AcquireStats, batches
 from soc.clock import Clock
 from soc.columns import EventColumns
 from soc.config import Settings, SourceSpec, build_dataclass
@@ -289,18 +289,11 @@ class Engine:
         total = 0
         batch_size = self.settings.engine.batch_lines
         for spec, source in self.sources:
-            batch: list[Line] = []
             # The time not spent processing the batches is the source's.
             started, busy = time.perf_counter(), self._busy
-            for line in source.read():
-                batch.append(line)
-                if len(batch) >= batch_size:
-                    # The generator is suspended just after this line, so the
-                    # source's checkpoint is exactly the end of this batch.
-                    self._process(spec, source, batch)
-                    total += len(batch)
-                    batch = []
-            if batch:
+            # The source is suspended just after each batch's last line, so its
+            # checkpoint is exactly the end of that batch.
+            for batch in batches(source, batch_size):
                 self._process(spec, source, batch)
                 total += len(batch)
             self.report.seconds["acquire"] += time.perf_counter() - started - (self._busy - busy)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from soc.events import Line
 
@@ -49,6 +49,10 @@ class Source(Protocol):
         """Yield the complete lines available now; return when there are none."""
         ...
 
+    # A source may also offer ``read_batches(size) -> Iterator[list[Line]]``: the
+    # lines of ``read()`` in lists of ``size``, the checkpoint just after a list's
+    # last line while suspended after it (see :func:`batches`).
+
     def checkpoint(self) -> dict[str, Any] | None:
         """JSON-serialisable position just after the last line yielded, or None."""
         ...
@@ -65,6 +69,30 @@ class Source(Protocol):
     def close(self) -> None:
         """Release files, sockets, threads and child processes."""
         ...
+
+
+def batched_lines(lines: Iterable[Line], size: int) -> Iterator[list[Line]]:
+    """``lines`` in lists of ``size`` (the last may be shorter), each yielded as soon
+    as it is full: a generator source is suspended just after a list's last line,
+    so its checkpoint then is exactly the end of that list."""
+    batch: list[Line] = []
+    for line in lines:
+        batch.append(line)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def batches(source: Source, size: int) -> Iterator[list[Line]]:
+    """The lines ``source`` has now, in lists of ``size``: its own ``read_batches``
+    where it has one (the replay source cuts them out of a chunk at once), else its
+    ``read()`` batched line by line."""
+    read_batches = getattr(source, "read_batches", None)
+    if read_batches is not None:
+        return cast(Iterator[list[Line]], read_batches(size))
+    return batched_lines(source.read(), size)
 
 
 def decode_line(raw: bytes, stats: AcquireStats) -> str:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Final
 
-from soc.acquire.base import MAX_LINE_BYTES, AcquireStats, decode_line
+from soc.acquire.base import MAX_LINE_BYTES, AcquireStats, batched_lines, decode_line
 from soc.clock import Clock
 from soc.errors import ConfigError, SourceError
 from soc.events import Line
@@ -190,15 +190,26 @@ class ReplaySource:
 
     def read(self) -> Iterator[Line]:
         """Yield the lines due now (at most ``max_batch``); return when none is due."""
+        for batch in self.read_batches(1):
+            yield batch[0]
+
+    def read_batches(self, size: int) -> Iterator[list[Line]]:
+        """:meth:`read`'s lines in lists of ``size`` (the last one may be shorter).
+
+        While suspended after a list, :meth:`checkpoint` is just after its last
+        line. A list is cut out of the chunk being read at once, its bookkeeping done
+        once, not line by line (a paced replay is read line by line, as it is due).
+        """
         if self._exhausted:
             return
         received = self._clock.now()
         if self._timestamp_of is not None:
-            yield from self._read_paced(received, self._timestamp_of)
+            yield from batched_lines(self._read_paced(received, self._timestamp_of), size)
             return
         left = self.config.max_batch
         stats = self.stats
         name = self.name
+        batch: list[Line] = []
         while left > 0:
             block = self._block
             if block is None or block.at >= len(block.texts):
@@ -206,23 +217,37 @@ class ReplaySource:
                 if block is None:
                     self._exhausted = True
                     self._close_file()
-                    return
+                    break
             self._done_index = self._file_index
             path = self._files[self._file_index]
-            texts, sizes, positions = block.texts, block.sizes, block.positions
             first_no = block.line_no
             start = block.at
-            end = min(len(texts), start + left)
+            end = min(len(block.texts), start + left, start + size - len(batch))
             left -= end - start
-            for i in range(start, end):
-                # Before the yield: the checkpoint taken while suspended here is
-                # just after this line.
-                block.at = i + 1
-                self._done_line_no = first_no + i
-                self._done_position = positions[i]
-                stats.lines += 1
-                stats.bytes += sizes[i]
-                yield Line(texts[i], name, path, first_no + i, positions[i], received)
+            positions = block.positions[start:end]
+            batch.extend(
+                map(
+                    Line,
+                    block.texts[start:end],
+                    itertools.repeat(name),
+                    itertools.repeat(path),
+                    range(first_no + start, first_no + end),
+                    positions,
+                    itertools.repeat(received),
+                )
+            )
+            # Before the yield: the checkpoint taken while suspended is just after
+            # the batch's last line.
+            block.at = end
+            self._done_line_no = first_no + end - 1
+            self._done_position = positions[-1]
+            stats.lines += end - start
+            stats.bytes += sum(block.sizes[start:end])
+            if len(batch) >= size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
 
     def _read_paced(self, received: float, timestamp_of: TimestampOf) -> Iterator[Line]:
         """``read`` on event time: line by line, each when it is due."""
