@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import gc
 import json
 import signal
 import sys
@@ -26,7 +27,7 @@ import traceback
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any, TextIO
+from typing import Any, Final, TextIO
 
 from soc import __version__, cli_summary, redact
 from soc.acquire.base import AcquireStats
@@ -46,6 +47,33 @@ from soc.parse.base import ParseConfig, ParseStats
 ANALYSTS = ("none", "offline", *PROVIDER_TYPES)
 
 
+#: Commands that run the pipeline over many lines (see :func:`collecting_less_often`).
+PIPELINE_COMMANDS: Final = frozenset({"parse", "replay", "run"})
+#: The cyclic garbage collector's youngest-generation threshold while they run
+#: (Python's default: 700 allocations).
+GC_THRESHOLD: Final = 100_000
+
+
+@contextlib.contextmanager
+def collecting_less_often() -> Iterator[None]:
+    """Look for reference cycles every :data:`GC_THRESHOLD` allocations, not every 700.
+
+    A batch makes tens of thousands of objects (lines, events, columns, window
+    rows) that die with it. Every 700 allocations the collector walked them, and
+    every ten and hundred such walks the older generations with the long-lived
+    state too: about a fifth of a 1,000,000-line replay's time, for no garbage
+    found. Objects without cycles are still freed the moment they are dropped;
+    cycles wait longer (peak RSS measured unchanged). Restored on return, for
+    callers that run a command in their own process (tests).
+    """
+    old = gc.get_threshold()
+    gc.set_threshold(GC_THRESHOLD, *old[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``soc`` command line; returns the exit status."""
     parser = _build_parser()
@@ -55,7 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     # Every log record redacted, whichever library writes it; restored on return for
     # callers that run the command in their own process (tests).
-    with redact.installed():
+    pipeline = args.command in PIPELINE_COMMANDS
+    with redact.installed(), collecting_less_often() if pipeline else contextlib.nullcontext():
         try:
             status: int = args.handler(args)
         except SocError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import gzip
 import json
 import os
@@ -14,7 +15,8 @@ import pytest
 
 from soc import __version__
 from soc.acquire.base import MAX_LINE_BYTES
-from soc.cli import main
+from soc.cli import GC_THRESHOLD, main
+from soc.engine import Engine
 from soc.redact import process_secrets
 from tests.conftest import require
 
@@ -249,3 +251,26 @@ def test_a_store_that_cannot_be_reached_is_one_line_without_its_password(
     assert "Connection refused" in err
     assert err.count("\n") == 1
     assert DB_PASSWORD not in err
+
+
+def test_the_pipeline_runs_with_fewer_cycle_collections_and_restores_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A replay runs with the collector's first threshold raised; on return (a test's
+    own process) the caller's thresholds are back."""
+    samples = Path(__file__).resolve().parents[1] / "data" / "samples"
+    seen: list[tuple[int, int, int]] = []
+    step = Engine.step
+
+    def watched(engine: Engine) -> int:
+        seen.append(gc.get_threshold())
+        return step(engine)
+
+    monkeypatch.setattr(Engine, "step", watched)
+    before = gc.get_threshold()
+    assert before[0] != GC_THRESHOLD
+    common = ["--analyst", "none", "--timezone", "UTC", "--year", "2025"]
+    assert main(["replay", str(samples / "auth.log"), *common]) == 0
+    assert seen
+    assert set(seen) == {(GC_THRESHOLD, *before[1:])}
+    assert gc.get_threshold() == before
