@@ -348,3 +348,60 @@ def test_lines_cut_from_chunks_are_the_lines_of_the_file(
         resumed.restore(state)  # type: ignore[arg-type]
         rest = [(x.text, x.line_no, x.position) for x in drain(resumed)]
     assert [(x.text, x.line_no, x.position) for x in taken] + rest == expected
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    bodies=st.lists(_LINE_BYTES, min_size=1, max_size=3),
+    chunk=st.integers(1, 17),
+    batch=st.integers(1, 9),
+    size=st.integers(1, 7),
+    stop=st.integers(0, 12),
+)
+def test_batches_are_the_lines_of_read_and_checkpoint_after_their_last_line(
+    tmp_path_factory: pytest.TempPathFactory,
+    bodies: list[bytes],
+    chunk: int,
+    batch: int,
+    size: int,
+    stop: int,
+) -> None:
+    """``read_batches`` (what the engine reads) gives ``read()``'s lines, across chunks
+    and files, in lists of ``size`` (a shorter one only where a read call ends), with
+    the same counts; a checkpoint taken after any list resumes just after its last line."""
+    folder = tmp_path_factory.mktemp("batches")
+    paths = []
+    for i, body in enumerate(bodies):
+        path = folder / f"{i}.log"
+        path.write_bytes(body)
+        paths.append(str(path))
+
+    def seen(lines: list[Line]) -> list[tuple[str, str, int, int | None]]:
+        return [(x.text, x.stream, x.line_no, x.position) for x in lines]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("soc.acquire.replay._CHUNK_BYTES", chunk)
+        one_by_one = make(paths, max_batch=batch)
+        expected = seen(drain(one_by_one))
+        source = make(paths, max_batch=batch)
+        got: list[Line] = []
+        while not source.exhausted:
+            lists = list(source.read_batches(size))
+            assert all(len(x) == size for x in lists[:-1])
+            assert all(0 < len(x) <= size for x in lists)
+            got.extend(line for x in lists for line in x)
+        assert seen(got) == expected
+        assert source.stats.as_dict() == one_by_one.stats.as_dict()
+        first = make(paths, max_batch=batch)
+        taken: list[Line] = []
+        for _ in range(stop):
+            if first.exhausted:
+                break
+            for x in first.read_batches(size):
+                taken.extend(x)
+                break  # the checkpoint is taken while suspended after this list
+        state = first.checkpoint()
+        resumed = make(paths, max_batch=batch)
+        resumed.restore(state)  # type: ignore[arg-type]
+        rest = seen(drain(resumed))
+    assert seen(taken) + rest == expected
