@@ -128,7 +128,8 @@ STAGES: tuple[tuple[str, str], ...] = (
     ("commit_windows", "of which: windows"),
     ("commit_incidents", "of which: incidents"),
 )
-#: The stages that are parts of another (the commit's).
+#: The stages that are parts of another: ``soc.engine.COMMIT_PARTS``, spelled out so
+#: that this process, whose children's peak RSS it reports, never imports the engine.
 PARTS = frozenset({"commit_windows", "commit_incidents"})
 
 

@@ -202,14 +202,10 @@ STAGE_LABELS = {
 
 def print_stage_seconds(seconds: Mapping[str, float], out: TextIO) -> None:
     """One line: the wall-clock seconds of each stage, the store's commit split."""
-    parts = [
-        f"{label} {seconds[name]:.2f}" for name, label in STAGE_LABELS.items() if name in seconds
-    ]
-    if "commit_windows" in seconds:
-        parts[-1] += (
-            f" (windows {seconds['commit_windows']:.2f},"
-            f" incidents {seconds['commit_incidents']:.2f})"
-        )
+    parts = [f"{label} {seconds[name]:.2f}" for name, label in STAGE_LABELS.items()]
+    parts[-1] += (
+        f" (windows {seconds['commit_windows']:.2f}, incidents {seconds['commit_incidents']:.2f})"
+    )
     out.write(f"\nseconds by stage: {', '.join(parts)}\n")
 
 

@@ -95,8 +95,8 @@ class IngestReport:
     #: where a run's time goes, measured by the engine itself. ``acquire`` is the
     #: time the sources took to hand over their lines; ``findings`` the batch's
     #: columns and the summary's top lists; a column first read by the windower
-    #: counts in ``window``; ``commit`` includes a durable engine's state and the
-    #: retries of a store outage.
+    #: counts in ``window``; ``commit`` includes the intel facts, a durable engine's
+    #: state and the retries of a store outage.
     seconds: dict[str, float] = field(
         default_factory=lambda: dict.fromkeys((*STAGES, *COMMIT_PARTS), 0.0)
     )
